@@ -1,0 +1,22 @@
+"""Errors raised for missing or bad data, so users see what to fix and callers can catch them."""
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are missing or incomplete; the message names the path and the make target."""
+
+    def __init__(self, name: str, path, missing: str, target: str | None = None):
+        target = target or f"make data-{name}"
+        super().__init__(
+            f"{name}: expected data at {path}, but {missing}. Run `{target}` for download "
+            f"instructions, or point data.root at an existing copy."
+        )
+        self.path = path
+
+
+class CorruptFileError(ValueError):
+    """A data file cannot be decoded; the message names the file and the byte offset."""
+
+    def __init__(self, path, offset: int, reason: str):
+        super().__init__(f"{path}: corrupt at byte {offset}: {reason}")
+        self.path = path
+        self.offset = offset
