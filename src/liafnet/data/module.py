@@ -1,0 +1,148 @@
+"""LightningDataModule for event datasets: splits, time-first batches, data checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+
+from liafnet.data.spec import DataSpec
+
+
+def collate_time_first(batch):
+    """Stack ``(frames [T, C, H, W], label)`` items into ``([T, B, C, H, W], [B])``."""
+    frames = torch.stack([torch.as_tensor(item[0]) for item in batch], dim=1)
+    target = torch.as_tensor([int(item[1]) for item in batch], dtype=torch.long)
+    return frames, target
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random train/validation split of ``range(n)``; validation gets ``round(n * f)`` items."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"data.datamodule.val_fraction must be in [0, 1), got {val_fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_fraction))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+class EvalShardSampler(Sampler[int]):
+    """Rank ``r`` of ``w`` evaluates items ``r, r + w, ...``: every item exactly once.
+
+    Lightning's default DistributedSampler pads the last batch by repeating items, which would bias
+    validation and test accuracy under DDP whenever the split size is not a multiple of ``w``.
+    """
+
+    def __init__(self, size: int, rank: int, world_size: int):
+        self.indices = list(range(rank, size, world_size))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class EventDataModule(LightningDataModule):
+    """Train/val/test loaders over one event dataset class.
+
+    ``dataset`` is a partial of the dataset class, called as ``dataset(split="train", **train_kwargs)``
+    for training (augmentation on), ``dataset(split="train")`` for the validation subset (no
+    augmentation) and ``dataset(split="test")``. Validation is a seeded split of the training set, so
+    model selection never sees the test split. ``prepare`` (optional) makes the files first, e.g. the
+    embedded synthetic dataset; it runs once per node.
+    """
+
+    def __init__(
+        self,
+        spec: Mapping,
+        dataset: Callable[..., Dataset],
+        batch_size: int = 32,
+        num_workers: int = 0,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        train_kwargs: Mapping | None = None,
+        prepare: Callable[[], object] | None = None,
+        pin_memory: bool = False,
+    ):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.spec = DataSpec(**dict(spec))
+        self.dataset_factory = dataset
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.train_kwargs = dict(train_kwargs or {})
+        self.prepare = prepare
+        self.pin_memory = pin_memory
+        self.train_set = self.val_set = self.test_set = None
+        self._datasets: list[Dataset] = []
+
+    def prepare_data(self) -> None:
+        if self.prepare is not None:
+            self.prepare()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.test_set is not None:  # Lightning calls setup once per stage; build once.
+            return
+        train_full = self.dataset_factory(split="train", **self.train_kwargs)
+        train_plain = self.dataset_factory(split="train") if self.train_kwargs else train_full
+        test = self.dataset_factory(split="test")
+        self._datasets = [train_full, train_plain, test]
+        self._check_frame_shape(test if len(test) else train_plain)
+        train_idx, val_idx = split_indices(len(train_full), self.val_fraction, self.seed)
+        self.train_set = Subset(train_full, train_idx.tolist())
+        self.val_set = Subset(train_plain, val_idx.tolist())
+        self.test_set = test
+
+    def _check_frame_shape(self, dataset: Dataset) -> None:
+        if len(dataset) == 0:
+            return
+        frames = torch.as_tensor(dataset[0][0])
+        expected = (self.spec.time_steps, self.spec.channels, self.spec.height, self.spec.width)
+        if tuple(frames.shape) != expected:
+            raise ValueError(
+                f"the dataset yields frames of shape {tuple(frames.shape)} but data.spec says "
+                f"(time_steps, channels, height, width) = {expected}; make data.spec agree with the "
+                "dataset options (e.g. data.spec.height = sensor height // downsample)."
+            )
+
+    @property
+    def bad_files(self) -> list[str]:
+        """Files skipped under ``data.on_bad_file=skip`` (reported in metrics.json)."""
+        seen: dict[str, None] = {}
+        for ds in self._datasets:
+            for path in getattr(ds, "bad_files", []):
+                seen[str(path)] = None
+        return list(seen)
+
+    def _loader(self, dataset, shuffle: bool) -> DataLoader:
+        sampler = None
+        if not shuffle and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            sampler = EvalShardSampler(len(dataset), dist.get_rank(), dist.get_world_size())
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=collate_time_first,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)

@@ -1,0 +1,139 @@
+"""The one LightningModule: readout, loss, accuracy, optimiser, logging.
+
+Models stay free of Lightning: they map time-first inputs to per-step logits ``[T', B, K]``; this
+module turns them into a prediction (mean over time or last step), a loss and metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from torchmetrics.classification import MulticlassAccuracy
+
+READOUTS = ("mean", "last")
+LOSSES = ("ce", "mse")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when the training loss becomes NaN or inf; the last good checkpoint is kept."""
+
+
+def readout(step_logits: torch.Tensor, mode: str) -> torch.Tensor:
+    """Reduce per-step logits ``[T', B, K]`` to ``[B, K]``."""
+    if step_logits.dim() != 3:
+        raise ValueError(f"a model must return logits [T', B, K], got shape {tuple(step_logits.shape)}")
+    if mode == "mean":
+        return step_logits.mean(dim=0)
+    if mode == "last":
+        return step_logits[-1]
+    raise ValueError(f"model.readout must be one of {READOUTS}, got {mode!r}")
+
+
+def classification_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """``ce``: cross-entropy on the readout. ``mse``: MSE between the readout and one-hot targets,
+    as in several of the authors' scripts (the readout is used as is, no softmax)."""
+    if kind == "ce":
+        return F.cross_entropy(logits, target)
+    if kind == "mse":
+        return F.mse_loss(logits, F.one_hot(target, logits.shape[-1]).to(logits.dtype))
+    raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+
+
+class ClassificationTask(LightningModule):
+    """Trains any liafnet model on ``(inputs, target)`` batches.
+
+    ``optimizer`` and ``scheduler`` are partials (Hydra ``_partial_: true``) that receive the
+    parameters / optimiser later, so the config decides them without knowing the model.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        num_classes: int,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., object] | None = None,
+        loss: str = "ce",
+        readout: str = "mean",
+        stop_on_nonfinite_loss: bool = True,
+    ):
+        super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"model.readout must be one of {READOUTS}, got {readout!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        self.model = model
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.loss_kind = loss
+        self.readout_mode = readout
+        self.stop_on_nonfinite_loss = stop_on_nonfinite_loss
+        self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        # The resolved run config, stored in every checkpoint so `eval.py` can rebuild the run.
+        self.run_config: dict | None = None
+        # Throughput bookkeeping for metrics.json (samples per second of training).
+        self.train_samples = 0
+        self.train_seconds = 0.0
+        self._batch_start = 0.0
+
+    def forward(self, inputs):
+        step_logits = self.model(*inputs) if isinstance(inputs, (tuple, list)) else self.model(inputs)
+        return readout(step_logits, self.readout_mode)
+
+    def _shared_step(self, batch):
+        inputs, target = batch
+        logits = self(inputs)
+        loss = classification_loss(logits, target, self.loss_kind)
+        return loss, logits.argmax(dim=-1), target
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self._batch_start = time.perf_counter()
+
+    def training_step(self, batch, batch_idx):
+        loss, pred, target = self._shared_step(batch)
+        if self.stop_on_nonfinite_loss and not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}; "
+                "stopped before the optimiser step, so the last checkpoint holds the last good weights. "
+                "Lower optimizer.lr, set trainer.gradient_clip_val, or set stop_on_nonfinite_loss=false."
+            )
+        self.train_acc(pred, target)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=target.numel())
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.train_samples += int(batch[1].numel())
+        self.train_seconds += time.perf_counter() - self._batch_start
+
+    def validation_step(self, batch, batch_idx):
+        loss, pred, target = self._shared_step(batch)
+        self.val_acc(pred, target)
+        self.log("val/loss", loss, on_epoch=True, sync_dist=True, batch_size=target.numel())
+        self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
+
+    def test_step(self, batch, batch_idx):
+        loss, pred, target = self._shared_step(batch)
+        self.test_acc(pred, target)
+        self.log("test/loss", loss, on_epoch=True, sync_dist=True, batch_size=target.numel())
+        self.log("test/acc", self.test_acc, on_epoch=True)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.run_config is not None:
+            checkpoint["liafnet_config"] = self.run_config
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.train_samples / self.train_seconds if self.train_seconds > 0 else math.nan

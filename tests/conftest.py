@@ -1,0 +1,63 @@
+"""Shared fixtures: wandb off, Hydra configs composed with every path under pytest's tmp dirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from liafnet.cli import CONF_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _wandb_disabled(monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """One data dir per test session, so the synthetic dataset and frame caches are built once."""
+    return tmp_path_factory.mktemp("data")
+
+
+def compose_config(overrides, run_dir: Path, data_dir: Path, config_name: str = "train"):
+    """Compose a config as the CLI would, with paths pointing at test folders (no Hydra run dir)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+        cfg = compose(config_name, overrides=[
+            f"paths.output_dir={run_dir.parent}",
+            f"paths.data_dir={data_dir}",
+            f"paths.run_dir={run_dir}",
+            *overrides,
+        ])
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path, data_dir):
+    def _make(*overrides, run_dir: Path | None = None, config_name: str = "train"):
+        return compose_config(list(overrides), run_dir or tmp_path / "run", data_dir, config_name)
+    return _make
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real sample data not present at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def subprocess_env(**extra) -> dict:
+    """Environment for CLI subprocess tests: wandb off, few threads, unbuffered output."""
+    env = dict(os.environ, WANDB_MODE="disabled", WANDB_SILENT="true", PYTHONUNBUFFERED="1",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env.update(extra)
+    return env
