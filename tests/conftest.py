@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from liafnet.cli import CONF_DIR
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+from tests.helpers import SHARED_DATA
 
 
 @pytest.fixture(autouse=True)
@@ -53,11 +51,3 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real sample data not present at {SHARED_DATA}")
     return SHARED_DATA
-
-
-def subprocess_env(**extra) -> dict:
-    """Environment for CLI subprocess tests: wandb off, few threads, unbuffered output."""
-    env = dict(os.environ, WANDB_MODE="disabled", WANDB_SILENT="true", PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    env.update(extra)
-    return env

@@ -184,7 +184,7 @@ def train(cfg: DictConfig) -> dict:
             optimizer=hydra.utils.instantiate(cfg.optimizer),
             scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
             loss=cfg.loss, readout=cfg.model.get("readout", "mean"),
-            stop_on_nonfinite_loss=bool(cfg.get("stop_on_nonfinite_loss", True)),
+            stop_on_nonfinite_loss=bool(cfg.get("stop_on_nonfinite_loss", True)), seed=int(cfg.seed),
         )
         task.run_config = OmegaConf.to_container(cfg, resolve=True)
         checkpoint = ModelCheckpoint(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch import LightningModule
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -60,6 +61,7 @@ class ClassificationTask(LightningModule):
         loss: str = "ce",
         readout: str = "mean",
         stop_on_nonfinite_loss: bool = True,
+        seed: int = 0,
     ):
         super().__init__()
         if readout not in READOUTS:
@@ -72,6 +74,7 @@ class ClassificationTask(LightningModule):
         self.loss_kind = loss
         self.readout_mode = readout
         self.stop_on_nonfinite_loss = stop_on_nonfinite_loss
+        self.seed = seed
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
@@ -91,6 +94,11 @@ class ClassificationTask(LightningModule):
         logits = self(inputs)
         loss = classification_loss(logits, target, self.loss_kind)
         return loss, logits.argmax(dim=-1), target
+
+    def on_train_epoch_start(self) -> None:
+        # Dropout and augmentation randomness depends only on (seed, epoch): resuming from an
+        # epoch-end checkpoint then reproduces the uninterrupted run exactly.
+        seed_everything((self.seed * 100_003 + self.current_epoch) % 2**32, workers=True, verbose=False)
 
     def on_train_batch_start(self, batch, batch_idx):
         self._batch_start = time.perf_counter()

@@ -9,6 +9,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data.distributed import DistributedSampler
 
 from liafnet.data.spec import DataSpec
 
@@ -124,13 +125,17 @@ class EventDataModule(LightningDataModule):
         return list(seen)
 
     def _loader(self, dataset, shuffle: bool) -> DataLoader:
-        sampler = None
-        if not shuffle and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            sampler = EvalShardSampler(len(dataset), dist.get_rank(), dist.get_world_size())
+        distributed = dist.is_available() and dist.is_initialized()
+        rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+        if shuffle:
+            # Shuffle order depends only on (seed, epoch) -- Lightning calls set_epoch -- so a run
+            # resumed from a checkpoint sees the same batches as an uninterrupted one.
+            sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
+        else:
+            sampler = EvalShardSampler(len(dataset), rank, world)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
             sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=collate_time_first,

@@ -1,0 +1,140 @@
+"""End-to-end runs of the training entry point on the embedded synthetic dataset (tiny budgets)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from liafnet.cli import find_last_checkpoint, train, wandb_mode
+from tests.helpers import REPO, subprocess_env
+
+TINY = ("trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2", "trainer.enable_progress_bar=false", "logger=csv",
+        "trainer.accelerator=cpu")
+CONTRACT_KEYS = {"model", "data", "seed", "test/acc", "val/acc", "params", "macs", "acs",
+                 "train_time_s", "samples_per_s", "status"}
+
+
+def test_train_writes_metrics_logs_and_checkpoints(make_cfg, tmp_path):
+    cfg = make_cfg(*TINY)
+    metrics = train(cfg)
+    run = Path(cfg.paths.run_dir)
+    written = json.loads((run / "metrics.json").read_text())
+    assert CONTRACT_KEYS <= set(written)
+    assert written["status"] == "ok" and metrics["status"] == "ok"
+    assert written["model"] == "liaf" and written["data"] == "synthetic"
+    assert 0.0 <= written["test/acc"] <= 1.0 and 0.0 <= written["val/acc"] <= 1.0
+    assert written["params"] > 0 and written["macs"] > 0
+    assert written["samples_per_s"] > 0
+    assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    header = (run / "csv" / "metrics.csv").read_text().splitlines()[0]
+    assert "train/loss_step" in header and "val/acc" in header
+
+
+def test_failed_run_records_status_and_error(make_cfg, tmp_path):
+    cfg = make_cfg(*TINY, f"data.root={tmp_path / 'nowhere'}", "data.datamodule.prepare=null")
+    with pytest.raises(FileNotFoundError):
+        train(cfg)
+    written = json.loads((Path(cfg.paths.run_dir) / "metrics.json").read_text())
+    assert written["status"] == "failed"
+    assert "nowhere" in written["error"]
+
+
+def test_nonfinite_loss_stops_with_clear_message(make_cfg):
+    cfg = make_cfg(*TINY, "optimizer.lr=1e30", "trainer.limit_train_batches=6")
+    with pytest.raises(FloatingPointError, match="last good weights"):
+        train(cfg)
+    written = json.loads((Path(cfg.paths.run_dir) / "metrics.json").read_text())
+    assert written["status"] == "failed" and "NonFiniteLossError" in written["error"]
+
+
+def test_seeded_deterministic_runs_are_bit_identical(make_cfg, tmp_path):
+    results = []
+    for name in ("a", "b"):
+        cfg = make_cfg(*TINY, "seed=3", "trainer.deterministic=true", run_dir=tmp_path / name)
+        results.append(train(cfg))
+    keys = ("test/acc", "val/acc", "params", "macs")
+    assert [r[k] for k in keys] == [results[1][k] for k in keys]
+    first = (tmp_path / "a" / "csv" / "metrics.csv").read_text()
+    second = (tmp_path / "b" / "csv" / "metrics.csv").read_text()
+    assert first == second  # every logged loss value, bit for bit
+
+
+def test_wandb_mode_policy(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert wandb_mode("auto") == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    assert wandb_mode("auto") == "online"
+    assert wandb_mode("disabled") == "disabled"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    assert wandb_mode("online") == "offline"
+
+
+def test_wandb_offline_run_is_written_and_closed(make_cfg, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = make_cfg(*TINY[:-2], "trainer.accelerator=cpu")
+    train(cfg)
+    import wandb
+
+    assert wandb.run is None  # closed, so the next job of a sweep gets its own run
+    runs = list((Path(cfg.paths.run_dir) / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+
+
+def test_ckpt_last_finds_the_newest_matching_run(tmp_path):
+    def fake_run(name, overrides, age):
+        run = tmp_path / "runs" / name
+        (run / ".hydra").mkdir(parents=True)
+        (run / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
+        ckpt = run / "checkpoints" / "last.ckpt"
+        ckpt.parent.mkdir()
+        ckpt.write_bytes(b"x")
+        import os
+        os.utime(ckpt, (age, age))
+        return ckpt
+
+    old = fake_run("old", ["model=lif"], 1_000)
+    new = fake_run("new", ["model=lif", "ckpt_path=last"], 2_000)
+    fake_run("other", ["model=liaf"], 3_000)
+    current = tmp_path / "runs" / "current"
+    assert find_last_checkpoint(current, tmp_path, ["model=lif", "ckpt_path=last"]) == new
+    assert old.exists()
+    with pytest.raises(FileNotFoundError, match="ckpt_path=last"):
+        find_last_checkpoint(current, tmp_path, ["model=gru"])
+
+
+def _cli(*args, cwd=REPO, timeout=900):
+    return subprocess.run([sys.executable, "train.py", *args], cwd=cwd, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_multirun_sweep_makes_one_dir_per_job(tmp_path, data_dir):
+    out = tmp_path / "out"
+    result = _cli("-m", "model=liaf,lif", "seed=0,1", *TINY, f"paths.output_dir={out}", f"paths.data_dir={data_dir}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    files = sorted(out.glob("multirun/*/*/metrics.json"))
+    assert len(files) == 4
+    runs = {(m["model"], m["seed"], m["status"]) for m in (json.loads(f.read_text()) for f in files)}
+    assert runs == {("liaf", 0, "ok"), ("liaf", 1, "ok"), ("lif", 0, "ok"), ("lif", 1, "ok")}
+
+
+@pytest.mark.slow
+def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path, data_dir):
+    out = tmp_path / "out"
+    # The first job raises (negative learning rate); the second must still run.
+    result = _cli("-m", "optimizer.lr=-1,0.001", *TINY, f"paths.output_dir={out}", f"paths.data_dir={data_dir}")
+    status = {}
+    for f in out.glob("multirun/*/*/metrics.json"):
+        m = json.loads(f.read_text())
+        status[m["config"]["optimizer"]["lr"]] = (m["status"], m["error"])
+    assert status[-1][0] == "failed" and "learning rate" in status[-1][1]
+    assert status[0.001] == ("ok", None)
+    assert result.returncode != 0  # the sweep still reports that a job failed
