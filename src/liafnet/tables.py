@@ -78,6 +78,27 @@ def _is_scalar(value: Any) -> bool:
     return value is not None and not isinstance(value, (Mapping, list, tuple))
 
 
+def _as_omegaconf(tree: Mapping):
+    from omegaconf import OmegaConf
+
+    try:
+        return OmegaConf.create(dict(tree))
+    except Exception:  # omegaconf rejects some keys/values; such a tree is just not searchable
+        return None
+
+
+def _select(tree, key: str) -> Any:
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if tree is None:
+        return None
+    try:
+        value = OmegaConf.select(tree, key, default=None, throw_on_resolution_failure=False)
+    except Exception:  # a malformed key or an interpolation error inside omegaconf
+        return None
+    return None if isinstance(value, (DictConfig, ListConfig)) else value
+
+
 @dataclass
 class Run:
     """One job: its ``metrics.json`` plus, on demand, the ``.hydra/`` files beside it."""
@@ -85,14 +106,19 @@ class Run:
     path: Path  # the metrics.json file
     metrics: dict
     read_error: str | None = None  # set when metrics.json could not be parsed
+    label: str = ""  # the run dir relative to the sweep dir, for notes
+
+    def __post_init__(self) -> None:
+        self.label = self.label or str(self.path.parent)
 
     @property
     def run_dir(self) -> Path:
         return self.path.parent
 
     @cached_property
-    def _hydra_config(self) -> Mapping | None:
-        return _load_yaml_quietly(self.run_dir / ".hydra" / "config.yaml")
+    def _config_trees(self) -> tuple:
+        trees = [self.metrics.get("config"), _load_yaml_quietly(self.run_dir / ".hydra" / "config.yaml")]
+        return tuple(_as_omegaconf(tree) for tree in trees if isinstance(tree, Mapping))
 
     @cached_property
     def _hydra_choices(self) -> Mapping:
@@ -100,13 +126,14 @@ class Run:
         return _dotted(hydra_yaml, "hydra.runtime.choices") or {}
 
     def lookup(self, key: str) -> Any:
-        """A run attribute: metrics.json's own key, else its resolved ``config``, else the job's
+        """A run attribute: metrics.json's own key, else its ``config``, else the job's
         ``.hydra/config.yaml``, else the config-group choice Hydra recorded (``model`` -> ``liaf``).
-        Only scalars count, so ``model`` never resolves to the model's config node."""
+        Only scalars count, so ``model`` never resolves to the model's config node; interpolations
+        that cannot be resolved outside the run (``${hydra:...}``) count as absent."""
         if key in self.metrics and _is_scalar(self.metrics[key]):
             return self.metrics[key]
-        for tree in (self.metrics.get("config"), self._hydra_config):
-            value = _dotted(tree, key)
+        for tree in self._config_trees:
+            value = _select(tree, key)
             if _is_scalar(value):
                 return value
         choice = self._hydra_choices.get(key)
@@ -145,14 +172,15 @@ def collect_runs(sweep_dir: str | os.PathLike) -> list[Run]:
     sweep_dir = Path(sweep_dir)
     runs = []
     for path in sorted(sweep_dir.rglob("metrics.json")):
+        label = path.parent.relative_to(sweep_dir).as_posix()
         try:
             with path.open() as handle:
                 metrics = json.load(handle)
             if not isinstance(metrics, dict):
                 raise ValueError("top level is not a JSON object")
-            runs.append(Run(path, metrics))
+            runs.append(Run(path, metrics, label=label))
         except (OSError, ValueError) as error:
-            runs.append(Run(path, {}, read_error=f"{type(error).__name__}: {error}"))
+            runs.append(Run(path, {}, read_error=f"{type(error).__name__}: {error}", label=label))
     return runs
 
 
@@ -430,7 +458,7 @@ class Table:
     cells: dict[tuple[str, str | None], Cell]
     runs: list[Run]
     notes: list[str]
-    duplicates: list[tuple[tuple[str, ...], list[Path]]]
+    duplicates: list[tuple[tuple[str, ...], list[str]]]  # identity, run labels
 
     def cell(self, row: str, col: str | None = None) -> Cell:
         return self.cells[(row, col)]
@@ -466,10 +494,10 @@ def aggregate(spec: TableSpec, runs: Sequence[Run]) -> Table:
         col_value = run.lookup(spec.columns.key) if spec.columns else None
         if row_value is None or (spec.columns and col_value is None):
             if run.read_error is not None:
-                notes.append(f"unreadable, not placed in the table: {run.path} ({run.read_error})")
+                notes.append(f"unreadable, not placed in the table: {run.label} ({run.read_error})")
             else:
                 keys = spec.rows.key + (f", {spec.columns.key}" if spec.columns else "")
-                notes.append(f"run without {keys}, not placed in the table: {run.path}")
+                notes.append(f"run without {keys}, not placed in the table: {run.label}")
             continue
         key = (norm(row_value), None if col_value is None else norm(col_value))
         grouped.setdefault(key, []).append(run)
@@ -510,21 +538,21 @@ def _make_cell(spec: TableSpec, row: str, col: str | None, runs: list[Run],
             value = run.number(spec.metric)
             if value is None:
                 cell.n_failed += 1
-                cell.problems.append(f"{run.path}: status ok but no numeric {spec.metric!r}")
+                cell.problems.append(f"{run.label}: status ok but no numeric {spec.metric!r}")
             else:
                 cell.values.append(value * spec.scale)
                 cell.ok_runs.append(run)
         elif status == "failed":
             cell.n_failed += 1
-            error = str(run.metrics.get("error") or "no error message").strip().splitlines()
-            cell.problems.append(f"{run.path}: failed: {error[-1] if error else ''}")
+            error = str(run.metrics.get("error") or "no error message").strip().splitlines() or [""]
+            cell.problems.append(f"{run.label}: failed: {error[-1][:200]}")
         elif status in ("running", "unreadable"):
             cell.n_unfinished += 1
             reason = run.read_error or "status running (still running, or killed)"
-            cell.problems.append(f"{run.path}: unfinished: {reason}")
+            cell.problems.append(f"{run.label}: unfinished: {reason}")
         else:
             cell.n_failed += 1
-            cell.problems.append(f"{run.path}: unknown status {status!r}")
+            cell.problems.append(f"{run.label}: unknown status {status!r}")
     seeds = {norm(s) for s in (run.lookup(spec.seed_key) for run in runs) if s is not None}
     if expected_seeds is not None:
         cell.n_missing = len(set(expected_seeds) - seeds)
@@ -535,12 +563,12 @@ def _make_cell(spec: TableSpec, row: str, col: str | None, runs: list[Run],
     return cell
 
 
-def _find_duplicates(spec: TableSpec, runs: Sequence[Run]) -> list[tuple[tuple[str, ...], list[Path]]]:
-    by_identity: dict[tuple[str, ...], list[Path]] = {}
+def _find_duplicates(spec: TableSpec, runs: Sequence[Run]) -> list[tuple[tuple[str, ...], list[str]]]:
+    by_identity: dict[tuple[str, ...], list[str]] = {}
     for run in runs:
         if run.read_error is None:
             identity = tuple(norm(run.lookup(k)) for k in spec.identity_keys)
-            by_identity.setdefault(identity, []).append(run.path)
+            by_identity.setdefault(identity, []).append(run.label)
     return [(identity, paths) for identity, paths in sorted(by_identity.items()) if len(paths) > 1]
 
 
@@ -765,7 +793,7 @@ def _notes(table: Table) -> list[str]:
     lines += problems
     for identity, paths in table.duplicates:
         described = ", ".join(f"{k}={v}" for k, v in zip(spec.identity_keys, identity))
-        lines.append(f"duplicate runs ({described}), all counted: " + ", ".join(str(p) for p in paths))
+        lines.append(f"duplicate runs ({described}), all counted: " + ", ".join(paths))
     lines += table.notes
     return lines
 
@@ -857,7 +885,7 @@ def build_table(spec: TableSpec | Mapping[str, Any], sweep_dir: str | os.PathLik
     if not sweep_dir.is_dir():
         table.notes.append(f"sweep dir {sweep_dir} does not exist yet: every cell is missing")
     for duplicate, paths in table.duplicates:
-        warnings.warn(f"{spec.name}: duplicate runs {duplicate}: {[str(p) for p in paths]}", stacklevel=2)
+        warnings.warn(f"{spec.name}: duplicate runs {duplicate} in {sweep_dir}: {paths}", stacklevel=2)
     paths = write_table(table, out_dir)
     if plots:
         from liafnet import viz  # matplotlib is only needed for plots
