@@ -1,0 +1,144 @@
+"""Shared machinery of the event datasets: preprocessing once, the frame cache, bad-file policy.
+
+A dataset lists its recordings (``sources``) and its samples (each a recording, a key naming the
+part of the recording it uses, and a label). Preprocessing turns one recording into one array plus
+the rows of that array each sample uses (``parts``). At construction every recording without a
+fresh cache entry is read once and preprocessed; ``__getitem__`` then only slices the
+(memory-mapped) cached array and turns the rows into frames.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from liafnet.data.aedat import read_aedat
+from liafnet.data.frames import FrameCache
+
+log = logging.getLogger(__name__)
+
+BAD_FILE_POLICIES = ("raise", "skip")
+
+
+@dataclass(frozen=True)
+class Sample:
+    source: int  # index into the dataset's ``sources``
+    key: tuple[Hashable, ...]  # which part of the recording, e.g. (start_us, end_us)
+    label: int
+
+
+class EventFileDataset(Dataset):
+    """Base class; subclasses fill ``sources`` and ``samples``, call ``_prepare()`` and implement:
+
+    - ``_config()``: JSON-able preprocessing settings (part of the cache key);
+    - ``_preprocess(events, keys)``: ``(array, parts)`` for one recording, ``parts`` mapping each
+      key to ``(first_row, n_rows)`` of ``array``;
+    - ``_frames(rows, sample)``: float32 ``[T, P, H, W]`` from a sample's rows.
+    """
+
+    name = "events"
+
+    def __init__(self, on_bad_file: str = "raise", cache_dir: str | PathLike | None = None):
+        if on_bad_file not in BAD_FILE_POLICIES:
+            raise ValueError(f"data.on_bad_file must be one of {BAD_FILE_POLICIES}, got {on_bad_file!r}")
+        self.on_bad_file = on_bad_file
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+        self.bad_files: list[str] = []
+        self.sources: list[Path] = []
+        self.samples: list[Sample] = []
+        self._parts: dict[int, dict[tuple, tuple[int, int]]] = {}  # source -> key -> rows
+        self._arrays: dict[int, np.ndarray] = {}  # source -> array, without a disk cache
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def _config(self) -> dict:
+        raise NotImplementedError
+
+    def _read(self, path: Path) -> np.ndarray:
+        """Events of one recording (AEDAT by default)."""
+        return read_aedat(path)
+
+    def _preprocess(self, events: np.ndarray, keys: Sequence[tuple]) -> tuple[np.ndarray, dict[tuple, tuple[int, int]]]:
+        raise NotImplementedError
+
+    def _frames(self, rows: np.ndarray, sample: Sample) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- public --------------------------------------------------------------------------------
+    @property
+    def targets(self) -> list[int]:
+        return [s.label for s in self.samples]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        sample = self.samples[index]
+        array = self._array(sample.source)
+        first, count = self._parts[sample.source][sample.key]
+        rows = np.asarray(array[first : first + count])
+        return torch.from_numpy(self._frames(rows, sample)), sample.label
+
+    # -- machinery -----------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Preprocess every recording without a fresh cache entry; apply on_bad_file."""
+        self._cache = None if self.cache_dir is None else FrameCache(self.cache_dir, self.name)
+        keys = self._keys_by_source()
+        pending = []
+        for source in keys:
+            meta = None if self._cache is None else self._cache.meta(self.sources[source], self._config())
+            if meta is not None and all(repr(k) in meta["parts"] for k in keys[source]):
+                self._parts[source] = {k: tuple(meta["parts"][repr(k)]) for k in keys[source]}
+            else:
+                pending.append(source)
+        bad: set[int] = set()
+        for source in tqdm(pending, desc=f"{self.name}: preprocessing", unit="file", disable=not pending):
+            try:
+                self._build(source, keys[source])
+            except (ValueError, OSError) as err:  # CorruptFileError is a ValueError
+                if self.on_bad_file == "raise":
+                    raise
+                bad.add(source)
+                self.bad_files.append(str(self.sources[source]))
+                log.warning("%s: skipping bad file %s: %s", self.name, self.sources[source], err)
+        if bad:
+            self.samples = [s for s in self.samples if s.source not in bad]
+
+    def _keys_by_source(self) -> dict[int, list[tuple]]:
+        keys: dict[int, list[tuple]] = {}
+        for s in self.samples:
+            keys.setdefault(s.source, [])
+            if s.key not in keys[s.source]:
+                keys[s.source].append(s.key)
+        return keys
+
+    def _build(self, source: int, keys: list[tuple]) -> np.ndarray:
+        """Read one recording, preprocess all its samples, store the result; return the array."""
+        path = self.sources[source]
+        events = self._read(path)
+        try:
+            array, parts = self._preprocess(events, keys)
+        except ValueError as err:  # e.g. coordinates outside the sensor
+            raise ValueError(f"{path}: {err}") from err
+        self._parts[source] = parts
+        if self._cache is None:
+            self._arrays[source] = array
+        else:
+            self._cache.save(path, self._config(), array, {"parts": {repr(k): list(v) for k, v in parts.items()}})
+        return array
+
+    def _array(self, source: int) -> np.ndarray:
+        if self._cache is None:
+            return self._arrays[source]
+        # Re-opened per item: keeping thousands of memory-maps open would exhaust file handles.
+        loaded = self._cache.load(self.sources[source], self._config())
+        if loaded is None:  # the entry vanished or got corrupt after construction
+            return self._build(source, list(self._parts[source]))
+        return loaded[0]
