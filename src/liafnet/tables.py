@@ -747,7 +747,8 @@ def _summary_rows(table: Table, columns: list[_Column]) -> list[list[Text]]:
         summary.append(line)
     if spec.pass_threshold is not None:
         threshold = _number(spec.pass_threshold, max(0, spec.digits - 1)).rstrip("0").rstrip(".")
-        line = [Text.plain(f"passed (≥ {threshold})")]
+        unit = "%" if spec.scale == 100 else ""
+        line = [Text.plain(f"passed (≥ {threshold}{unit})")]
         for column in columns:
             if column.numbers is None:
                 line.append(Text("", ""))
@@ -760,14 +761,14 @@ def _summary_rows(table: Table, columns: list[_Column]) -> list[list[Text]]:
     return summary
 
 
-def _grid_rows(table: Table) -> tuple[list[str], list[list[Text]]]:
+def _grid_rows(table: Table) -> tuple[list[Text], list[list[Text]], list[list[Text]]]:
+    """Headers, one line per table row, and the summary lines."""
     columns = build_columns(table)
     first = Text.plain(table.spec.rows.label)
     headers = [first] + [Text.plain(c.header) for c in columns]
     body = [[Text.plain(table.spec.rows.display(row))] + [c.cells[i] for c in columns]
             for i, row in enumerate(table.rows)]
-    body += _summary_rows(table, columns)
-    return headers, body
+    return headers, body, _summary_rows(table, columns)
 
 
 def _notes(table: Table) -> list[str]:
@@ -799,18 +800,21 @@ def _notes(table: Table) -> list[str]:
 
 
 def render_markdown(table: Table) -> str:
-    headers, body = _grid_rows(table)
+    headers, body, summary = _grid_rows(table)
     text = f"# {table.spec.title}\n\n"
-    text += tabulate([[c.md for c in row] for row in body], headers=[h.md for h in headers],
+    text += tabulate([[c.md for c in row] for row in body + summary], headers=[h.md for h in headers],
                      tablefmt="github", disable_numparse=True)
     text += "\n\n" + "\n".join(f"- {line}" for line in _notes(table)) + "\n"
     return text
 
 
 def render_latex(table: Table) -> str:
-    headers, body = _grid_rows(table)
-    tabular = tabulate([[c.tex for c in row] for row in body], headers=[h.tex for h in headers],
+    headers, body, summary = _grid_rows(table)
+    tabular = tabulate([[c.tex for c in row] for row in body + summary], headers=[h.tex for h in headers],
                        tablefmt="latex_raw", disable_numparse=True)
+    if summary:  # a rule between the rows and the summary lines (tabular: begin, rule, header, rule)
+        lines = tabular.splitlines()
+        tabular = "\n".join(lines[:4 + len(body)] + [r"\hline"] + lines[4 + len(body):])
     comments = "".join(f"% {line}\n" for line in [table.spec.title] + _notes(table))
     return comments + tabular + "\n"
 
@@ -918,6 +922,7 @@ def sweep_grid(params: Mapping[str, Any], overrides: Sequence[str]) -> dict[str,
 def compose_table_config(overrides: Sequence[str], config_dir: str | os.PathLike = CONF_DIR):
     """Compose ``train.yaml`` like the sweep did (sweeps collapsed to their first value)."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     plain = []
@@ -927,6 +932,7 @@ def compose_table_config(overrides: Sequence[str], config_dir: str | os.PathLike
             plain.append(f"{override.get_key_element()}={first}")
         else:
             plain.append(text)
+    GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
         return compose("train", overrides=plain, return_hydra_config=True)
 

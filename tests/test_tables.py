@@ -1,0 +1,368 @@
+"""Aggregation of hand-made sweeps (metrics.json trees in tmp_path) into tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from liafnet import tables
+from liafnet.tables import (
+    PAPER_UNKNOWN, TableSpec, TableSpecError, aggregate, build_table, collect_runs, latex_escape,
+    sweep_grid,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = ["liaf", "lif", "lstm", "gru", "convlstm", "conv3d"]
+NAMES = {"liaf": "LIAF-Net", "lif": "LIF-SNN", "lstm": "LSTM", "gru": "GRU", "convlstm": "ConvLSTM",
+         "conv3d": "Conv3D"}
+
+
+def write_run(root: Path, subdir: str, **fields) -> Path:
+    """One job dir with a metrics.json; the dir name is deliberately not what the table reads."""
+    metrics = {"model": "liaf", "data": "dvs_gesture", "seed": 0, "status": "ok", "test/acc": 0.9,
+               "val/acc": 0.9, "params": 2_322_891, "macs": 6_991_549_440, "acs": 0, "train_time_s": 60.0,
+               "samples_per_s": 100.0, "error": None}
+    metrics.update(fields)
+    run_dir = root / subdir
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return run_dir
+
+
+def gesture_spec(**extra) -> dict:
+    spec = {
+        "name": "gesture", "title": "Gesture test accuracy (%)",
+        "rows": {"key": "model", "label": "model", "order": MODELS, "names": NAMES},
+        "grid": {"model": MODELS, "seed": [0, 1, 2]},
+        "paper": {"values": {"liaf": {"value": 97.6, "source": "third-party table"},
+                             "lif": {"value": None, "source": "unknown"}}},
+    }
+    spec.update(extra)
+    return spec
+
+
+def md_rows(text: str) -> dict[str, list[str]]:
+    """Markdown table body keyed by the first cell."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header, cells))
+    return rows
+
+
+@pytest.fixture
+def sweep(tmp_path) -> Path:
+    root = tmp_path / "sweep"
+    for seed, acc in enumerate([0.90, 0.92, 0.94]):
+        write_run(root, f"job{seed}", model="liaf", seed=seed, **{"test/acc": acc})
+    write_run(root, "a/b/deep", model="lif", seed=0, **{"test/acc": 0.915})  # nested anywhere
+    write_run(root, "lstm0", model="lstm", seed=0, **{"test/acc": 0.80})
+    write_run(root, "lstm1", model="lstm", seed=1, **{"test/acc": 0.84})
+    write_run(root, "lstm2", model="lstm", seed=2, status="failed", error="RuntimeError: out of memory",
+              **{"test/acc": None})
+    write_run(root, "gru0", model="gru", seed=0, status="failed", error="ValueError: bad\nlast line")
+    return root
+
+
+def test_mean_std_n_paper_and_diff(sweep, tmp_path):
+    _, paths = build_table(gesture_spec(), sweep, tmp_path / "out", plots=False)
+    rows = md_rows(paths["md"].read_text())
+    assert rows["LIAF-Net"]["ours"] == "92.0 ± 2.0"  # sample std of 90, 92, 94 is 2.0
+    assert rows["LIAF-Net"]["n"] == "3"
+    assert rows["LIAF-Net"]["paper"] == "97.6"
+    assert rows["LIAF-Net"]["ours − paper"] == "-5.6"
+    assert rows["LIF-SNN"]["ours"] == "91.5"  # n = 1: the value alone
+    assert rows["LIF-SNN"]["paper"] == PAPER_UNKNOWN
+    assert rows["LIF-SNN"]["ours − paper"] == ""
+    assert rows["LIF-SNN"]["runs"] == "1 ok, 2 missing"
+    assert rows["GRU"]["paper"] == PAPER_UNKNOWN  # absent from the paper file: unknown, never invented
+
+
+def test_failed_runs_are_counted_not_averaged(sweep, tmp_path):
+    table, paths = build_table(gesture_spec(), sweep, tmp_path / "out", plots=False)
+    lstm = table.cell("lstm")
+    assert lstm.values == pytest.approx([80.0, 84.0]) and lstm.n_failed == 1
+    text = paths["md"].read_text()
+    rows = md_rows(text)
+    assert rows["LSTM"]["ours"] == "82.0 ± 2.8"
+    assert rows["LSTM"]["runs"] == "2 ok, 1 failed"
+    assert rows["GRU"]["ours"] == "failed" and rows["GRU"]["runs"] == "1 failed, 2 missing"
+    assert "lstm2: failed: RuntimeError: out of memory" in text
+    assert "gru0: failed: last line" in text
+
+
+def test_missing_cells_from_the_grid(sweep, tmp_path):
+    table, paths = build_table(gesture_spec(), sweep, tmp_path / "out", plots=False)
+    assert table.rows == MODELS  # order from the spec, not the filesystem
+    rows = md_rows(paths["md"].read_text())
+    for name in ("ConvLSTM", "Conv3D"):
+        assert rows[name]["ours"] == "missing"
+        assert rows[name]["runs"] == "3 missing"
+        assert rows[name]["params"] == ""
+
+
+def test_unfinished_and_unreadable_runs(tmp_path):
+    root = tmp_path / "sweep"
+    write_run(root, "killed", model="liaf", status="running", **{"test/acc": None})
+    corrupt = root / "half"
+    corrupt.mkdir()
+    (corrupt / "metrics.json").write_text('{"model": "lif", "status"')  # killed mid-write
+    (root / "no_metrics" / ".hydra").mkdir(parents=True)  # started, killed before metrics.json
+    table, paths = build_table(gesture_spec(grid={"model": ["liaf", "lif"]}), root, tmp_path / "out",
+                               plots=False)
+    assert table.cell("liaf").state == tables.UNFINISHED
+    assert table.cell("lif").state == tables.MISSING  # the unreadable file has no model to place it
+    text = paths["md"].read_text()
+    assert "killed: unfinished: status running" in text
+    assert "unreadable, not placed in the table: half" in text
+
+
+def test_duplicates_are_flagged(tmp_path):
+    root = tmp_path / "sweep"
+    write_run(root, "local/run", model="liaf", seed=0, **{"test/acc": 0.9})
+    write_run(root, "slurm/run", model="liaf", seed=0, **{"test/acc": 0.8})
+    write_run(root, "other", model="liaf", seed=1, **{"test/acc": 0.9})
+    with pytest.warns(UserWarning, match="duplicate runs"):
+        table, paths = build_table(gesture_spec(grid={"model": ["liaf"]}), root, tmp_path / "out",
+                                   plots=False)
+    assert table.cell("liaf").n_duplicates == 1
+    assert table.duplicates == [(("liaf", "dvs_gesture", "0"), ["local/run", "slurm/run"])]
+    text = paths["md"].read_text()
+    assert "duplicate runs (model=liaf, data=dvs_gesture, seed=0), all counted: local/run, slurm/run" in text
+    assert md_rows(text)["LIAF-Net"]["runs"] == "3 ok, 1 duplicate"
+
+
+def test_folder_names_are_never_parsed(tmp_path):
+    root = tmp_path / "sweep"
+    write_run(root, "model=lstm,seed=9", model="liaf", seed=0, **{"test/acc": 0.5})
+    table = aggregate(TableSpec.from_dict(gesture_spec()), collect_runs(root))
+    assert table.cell("liaf").values == [50.0]
+    assert table.cell("lstm").n == 0
+
+
+def test_keys_fall_back_to_hydra_files(tmp_path):
+    """metrics.json without ``model``/``data.task``: the job's .hydra files supply them."""
+    root = tmp_path / "sweep"
+    run_dir = write_run(root, "job", seed=0, **{"test/acc": 0.75})
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    del metrics["model"]
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    (run_dir / ".hydra").mkdir()
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+        {"data": {"task": 3, "name": "babi"}, "model": {"family": "gru", "hidden": 50},
+         "paths": {"run_dir": "${hydra:runtime.output_dir}"}}))
+    (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
+        {"hydra": {"runtime": {"choices": {"model": "gru", "data": "babi"}}}}))
+    run = collect_runs(root)[0]
+    assert run.lookup("data.task") == 3
+    assert run.lookup("model") == "gru"  # the group choice, not the model's config node
+    assert run.lookup("paths.run_dir") is None  # unresolvable outside the run: absent
+    assert run.lookup("model.hidden") == 50
+
+
+def test_config_in_metrics_json_is_used(tmp_path):
+    root = tmp_path / "sweep"
+    write_run(root, "job", config={"data": {"task": 7, "spec": {"time_steps": "${data.task}"}}})
+    run = collect_runs(root)[0]
+    assert run.lookup("data.task") == 7
+    assert run.lookup("data.spec.time_steps") == 7  # interpolations resolve within the config
+
+
+def babi_like(root: Path) -> dict:
+    """Tasks x models, two reference columns, mean and passed rows, summed time per task."""
+    accs = {("1", "lstm"): [0.50, 0.52], ("1", "liaf"): [0.96], ("2", "lstm"): [0.30], ("2", "liaf"): [0.97]}
+    for (task, model), values in accs.items():
+        for seed, acc in enumerate(values):
+            write_run(root, f"{task}-{model}-{seed}", model=model, data="babi", seed=seed,
+                      train_time_s=10.0, config={"data": {"task": int(task)}}, **{"test/acc": acc})
+    write_run(root, "3-lstm-0", model="lstm", data="babi", seed=0, status="failed", error="boom",
+              config={"data": {"task": 3}})
+    return {
+        "name": "babi", "title": "bAbI 1k: test accuracy (%)",
+        "rows": {"key": "data.task", "label": "task", "order": [1, 2, 3], "names": {1: "1 single fact"}},
+        "columns": {"key": "model", "order": ["lstm", "gru", "liaf"], "names": {"lstm": "LSTM", "liaf": "LIAF"}},
+        "grid": {"data.task": [1, 2, 3], "model": ["lstm", "liaf"]},
+        "paper": {"values": {1: {"liaf": {"value": None, "source": "unknown"}}},
+                  "references": [{"name": "FB LSTM", "source": "Weston et al. 2015",
+                                  "values": {1: 50, 2: 20, 3: 20}}]},
+        "fields": [{"key": "train_time_s", "name": "time per task", "format": "seconds", "agg": "sum"}],
+        "summary": {"mean": True, "pass_threshold": 95},
+    }
+
+
+def test_wide_layout_with_references_and_summary_rows(tmp_path):
+    root = tmp_path / "sweep"
+    spec = babi_like(root)
+    table, paths = build_table(spec, root, tmp_path / "out", plots=False)
+    assert table.cols == ["lstm", "liaf"]  # gru: in the order but not in the grid
+    rows = md_rows(paths["md"].read_text())
+    assert rows["1 single fact"]["LSTM"] == "51.0 ± 1.4 (n=2)"
+    assert rows["1 single fact"]["LIAF"] == "96.0"
+    assert rows["3"]["LSTM"] == "1 failed"
+    assert rows["3"]["LIAF"] == "missing"
+    assert rows["1 single fact"]["LIAF (paper)"] == PAPER_UNKNOWN
+    assert "LIAF − paper" not in rows["1 single fact"]  # no known paper value: no difference column
+    assert rows["2"]["FB LSTM"] == "20.0"
+    assert rows["1 single fact"]["time per task"] == "30 s"  # summed over the row's three runs
+    assert rows["mean"]["LSTM"] == "40.5 (2/3 rows)"  # (51 + 30) / 2
+    assert rows["mean"]["LIAF"] == "96.5 (2/3 rows)"
+    assert rows["mean"]["FB LSTM"] == "30.0"
+    assert rows["mean"]["LIAF (paper)"] == PAPER_UNKNOWN
+    assert rows["passed (≥ 95%)"]["LIAF"] == "2/3"
+    assert rows["passed (≥ 95%)"]["LSTM"] == "0/3"
+    assert rows["passed (≥ 95%)"]["FB LSTM"] == "0/3"
+
+
+def test_latex_output(sweep, tmp_path):
+    spec = gesture_spec(rows={"key": "model", "label": "model_name", "order": MODELS,
+                              "names": {"liaf": "LIAF_Net 100%"}})
+    _, paths = build_table(spec, sweep, tmp_path / "out", plots=False)
+    tex = paths["tex"].read_text()
+    assert r"\begin{tabular}" in tex and r"\end{tabular}" in tex
+    assert r"LIAF\_Net 100\%" in tex and r"model\_name" in tex
+    assert r"$92.0 \pm 2.0$" in tex
+    assert r"ours $-$ paper" in tex
+    assert latex_escape(r"a_b & c$ {x} #1 ~ ^ \ ") == \
+        r"a\_b \& c\$ \{x\} \#1 \textasciitilde{} \textasciicircum{} \textbackslash{} "
+
+
+def test_csv_output(sweep, tmp_path):
+    _, paths = build_table(gesture_spec(), sweep, tmp_path / "out", plots=False)
+    rows = {r["model"]: r for r in csv.DictReader(io.StringIO(paths["csv"].read_text()))}
+    assert list(rows) == MODELS
+    assert float(rows["liaf"]["mean"]) == pytest.approx(92.0)
+    assert float(rows["liaf"]["std"]) == pytest.approx(2.0)
+    assert rows["liaf"]["n"] == "3" and float(rows["liaf"]["diff"]) == pytest.approx(-5.6)
+    assert rows["liaf"]["paper_source"] == "third-party table"
+    assert float(rows["liaf"]["params"]) == 2_322_891
+    assert rows["lstm"]["failed"] == "1" and rows["conv3d"]["missing"] == "3"
+    assert rows["conv3d"]["mean"] == "" and rows["lif"]["paper"] == ""
+
+
+def test_idempotent_and_atomic(sweep, tmp_path):
+    out = tmp_path / "out"
+    _, first = build_table(gesture_spec(), sweep, out, plots=False)
+    before = {k: p.read_bytes() for k, p in first.items()}
+    _, second = build_table(gesture_spec(), sweep, out, plots=False)
+    assert {k: p.read_bytes() for k, p in second.items()} == before
+    assert sorted(p.name for p in out.iterdir()) == ["gesture.csv", "gesture.md", "gesture.tex"]
+
+
+def test_partial_sweep_then_more_runs(tmp_path):
+    root, out = tmp_path / "sweep", tmp_path / "out"
+    build_table(gesture_spec(), root, out, plots=False)  # nothing run yet
+    rows = md_rows((out / "gesture.md").read_text())
+    assert all(rows[NAMES[m]]["ours"] == "missing" for m in MODELS)
+    write_run(root, "first", model="conv3d", seed=0, **{"test/acc": 0.6})
+    build_table(gesture_spec(), root, out, plots=False)
+    rows = md_rows((out / "gesture.md").read_text())
+    assert rows["Conv3D"]["ours"] == "60.0" and rows["Conv3D"]["runs"] == "1 ok, 2 missing"
+
+
+def test_runs_outside_the_grid_are_shown_and_noted(tmp_path):
+    root = tmp_path / "sweep"
+    write_run(root, "x", model="transformer", seed=0, **{"test/acc": 0.5})
+    table, paths = build_table(gesture_spec(grid={"model": ["liaf"], "seed": [0]}), root, tmp_path / "out",
+                               plots=False)
+    assert table.rows == ["liaf", "transformer"]
+    assert "transformer: runs outside the sweep grid (1)" in paths["md"].read_text()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"name": "t"}, "missing required key 'rows'"),
+    ({"name": "t", "rows": {"key": "model"}, "colums": {}}, "unknown keys ['colums']"),
+    ({"name": "t", "rows": {"key": "model"}, "paper": "no_such_paper"}, "no_such_paper.yaml does not exist"),
+    ({"name": "t", "rows": {"key": "model"}, "fields": [{"key": "params", "format": "hex"}]}, "format"),
+    ({"name": "t", "rows": {"key": "model"}, "grid": {"seed": 3}}, "grid.seed: expected a list"),
+    ({"name": "t", "rows": {"key": "model"}, "plots": ["pie"]}, "plots: unknown ['pie']"),
+])
+def test_bad_specs_name_the_key(spec, message, tmp_path):
+    with pytest.raises(TableSpecError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        TableSpec.from_dict(spec, paper_dir=tmp_path)
+
+
+def test_bad_paper_entry_names_the_file(tmp_path, sweep):
+    (tmp_path / "p.yaml").write_text("values:\n  liaf: 97.6\n")
+    spec = TableSpec.from_dict({"name": "t", "rows": {"key": "model"}, "paper": "p"}, paper_dir=tmp_path)
+    with pytest.raises(TableSpecError, match=r"paper file 'p', entry 'liaf'.*value"):
+        aggregate(spec, collect_runs(sweep)) and build_table(spec, sweep, tmp_path / "out", plots=False)
+
+
+def test_sweep_grid_follows_the_basic_sweeper():
+    params = {"model": "liaf,lif,lstm", "seed": "0,1,2"}
+    grid = sweep_grid(params, ["table=gesture", "seed=0", "data.task=1,2", "+extra=range(2)"])
+    assert grid["model"] == ["liaf", "lif", "lstm"]
+    assert grid["seed"] == [0]  # the command line beats hydra.sweeper.params
+    assert grid["data.task"] == [1, 2]
+    assert grid["table"] == ["gesture"]
+    assert grid["extra"] == [0, 1]
+
+
+# ----------------------------------------------------------------------------- shipped configs
+
+PAPER_EXPECTED = {"gesture": {"liaf": 97.6}, "cifar10_dvs": {"liaf": 70.4}, "mnist_dvs": {}}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_EXPECTED))
+def test_shipped_tables_and_paper_files(name):
+    """Paper values as paper.md §6 says (all others null, each with a source); the table's grid
+    matches its rows, and the spec validates against its paper file."""
+    paper = yaml.safe_load((REPO / "conf" / "paper" / f"{name}.yaml").read_text())
+    for model, entry in paper["values"].items():
+        assert entry["value"] == PAPER_EXPECTED[name].get(model), model
+        assert entry["source"], model
+    config = yaml.safe_load((REPO / "conf" / "table" / f"{name}.yaml").read_text())
+    assert (REPO / "conf" / "table" / f"{name}.yaml").read_text().startswith("# @package _global_")
+    assert config["hydra"]["mode"] == "MULTIRUN"
+    assert config["hydra"]["sweep"]["subdir"] == "${hydra.job.override_dirname}"
+    assert config["hydra"]["sweep"]["dir"] == f"${{paths.output_dir}}/sweeps/{name}"
+    grid = sweep_grid(config["hydra"]["sweeper"]["params"], [])
+    assert grid == {"model": MODELS, "seed": [0, 1, 2]}
+    spec = TableSpec.from_dict(config["table_spec"], paper_dir=REPO / "conf" / "paper", grid=grid)
+    assert spec.name == name and list(spec.rows.order) == MODELS
+    assert spec.paper_entry("liaf", None)[0] == PAPER_EXPECTED[name].get("liaf")
+
+
+def test_efficiency_paper_file_is_all_unknown():
+    paper = yaml.safe_load((REPO / "conf" / "paper" / "efficiency.yaml").read_text())
+    entries = [entry for metric in ("params", "ops") for per_model in paper[metric].values()
+               for entry in per_model.values()]
+    assert len(entries) == 2 * (6 * 3 + 3)
+    assert all(e["value"] is None and e["source"] for e in entries)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_command_line_composes_the_table_config(tmp_path, capsys):
+    """``python -m liafnet.tables table=t seed=0`` on a minimal config tree: the sweep dir and
+    the grid come from the config and the same overrides as the sweep."""
+    conf = tmp_path / "conf"
+    (conf / "table").mkdir(parents=True)
+    (conf / "paper").mkdir()
+    (conf / "train.yaml").write_text(
+        "defaults:\n  - _self_\n  - table: null\nseed: 0\n"
+        f"paths:\n  output_dir: {tmp_path / 'outputs'}\n")
+    (conf / "table" / "t.yaml").write_text(
+        "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n"
+        "      model: liaf,lif\n      seed: 0,1,2\n  sweep:\n    dir: ${paths.output_dir}/sweeps/t\n"
+        "table_spec:\n  name: t\n  rows: {key: model, order: [liaf, lif]}\n  paper: t\n")
+    (conf / "paper" / "t.yaml").write_text("values:\n  liaf: {value: 97.6, source: s}\n")
+    write_run(tmp_path / "outputs" / "sweeps" / "t", "cell", model="liaf", seed=0, **{"test/acc": 0.95})
+    assert tables.main(["table=t", "seed=0", "--config-dir", str(conf), "--no-plots"]) == 0
+    rows = md_rows((tmp_path / "outputs" / "tables" / "t.md").read_text())
+    assert rows["liaf"]["ours"] == "95.0" and rows["liaf"]["runs"] == "1 ok"  # seed=0: one seed expected
+    assert rows["lif"]["runs"] == "1 missing"
+    assert "1 with results, 0 failed, 1 missing" in capsys.readouterr().out
+
+
+def test_command_line_requires_a_table():
+    with pytest.raises(SystemExit):
+        tables.main(["seed=0"])

@@ -1,0 +1,153 @@
+"""Plots: non-empty PNGs of the expected pixel size, built from hand-made runs and datasets."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liafnet import viz
+from liafnet.tables import TableSpec, aggregate, build_table, collect_runs
+
+from tests.test_tables import gesture_spec, write_run
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def distinct_colours(path: Path) -> int:
+    """How many colours the image has: a blank figure has very few."""
+    from matplotlib.image import imread
+
+    pixels = imread(path).reshape(-1, 4)
+    return len(np.unique(pixels, axis=0))
+
+
+def write_csv_log(run_dir: Path, epochs: int = 3) -> None:
+    log = run_dir / "csv" / "metrics.csv"
+    log.parent.mkdir(parents=True)
+    lines = ["epoch,step,train/loss_step,train/loss_epoch,val/acc,val/loss"]
+    for epoch in range(epochs):
+        for step in range(2):
+            lines.append(f"{epoch},{epoch * 2 + step},{1.0 / (1 + epoch * 2 + step)},,,")
+        lines.append(f"{epoch},{epoch * 2 + 1},,0.5,{0.5 + 0.1 * epoch},0.7")
+    log.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def table(tmp_path):
+    root = tmp_path / "sweep"
+    for model, params in (("liaf", 2.3e6), ("lstm", 9.1e6), ("conv3d", 3.0e7)):
+        for seed in range(2):
+            run_dir = write_run(root, f"{model}{seed}", model=model, seed=seed, params=params, macs=params * 60,
+                                csv_log="csv/metrics.csv", **{"test/acc": 0.8 + 0.05 * seed})
+            write_csv_log(run_dir)
+    return aggregate(TableSpec.from_dict(gesture_spec()), collect_runs(root))
+
+
+@pytest.mark.parametrize("cost", ["params", "macs"])
+def test_accuracy_vs_cost(table, tmp_path, cost):
+    path = viz.plot_accuracy_vs_cost(table, cost, tmp_path / f"{cost}.png")
+    assert png_size(path) == (640, 480)
+    assert distinct_colours(path) > 50
+
+
+def test_learning_curves_from_csv_logs(table, tmp_path):
+    runs = [run for cell in table.cells.values() for run in cell.runs]
+    path = viz.plot_learning_curves(runs, tmp_path / "curves.png", names={"liaf": "LIAF-Net"})
+    assert png_size(path) == (1000, 400)
+    assert distinct_colours(path) > 50
+
+
+def test_csv_log_reading(table):
+    run = table.cell("liaf").runs[0]
+    assert viz.csv_log_path(run) == run.run_dir / "csv" / "metrics.csv"
+    rows = viz.read_csv_log(viz.csv_log_path(run))
+    assert rows[2] == {"epoch": 0.0, "step": 1.0, "train/loss_epoch": 0.5, "val/acc": 0.5, "val/loss": 0.7}
+
+
+def test_csv_log_found_without_metrics_json_naming_it(tmp_path):
+    run_dir = write_run(tmp_path, "r")
+    write_csv_log(run_dir)
+    assert viz.csv_log_path(collect_runs(tmp_path)[0]) == run_dir / "csv" / "metrics.csv"
+
+
+def test_plots_beside_the_table_and_empty_sweeps(tmp_path):
+    _, paths = build_table(gesture_spec(), tmp_path / "nothing_yet", tmp_path / "out")
+    assert {p.name for p in paths.values()} >= {
+        "gesture_acc_vs_params.png", "gesture_acc_vs_macs.png", "gesture_curves.png"}
+    for key in ("params", "macs"):
+        assert png_size(paths[key]) == (640, 480)
+    assert png_size(paths["curves"]) == (1000, 400)
+
+
+class TinyEventDataset:
+    """Items ``(frames [T, 2, H, W], label)`` like the event datasets; class k's ON events sit at
+    column k, OFF events at row k."""
+
+    classes = ["left_swipe", "right_swipe", "up"]
+
+    def __init__(self, time_steps: int = 12):
+        self.items = []
+        for label in (2, 0, 1, 0):
+            frames = np.zeros((time_steps, 2, 8, 8), dtype=np.float32)
+            frames[:, 1, :, label] = 1.0
+            frames[:, 0, label, :] = 2.0
+            self.items.append((frames, label))
+        self.targets = [label for _, label in self.items]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+
+def test_frames_to_rgb_colours():
+    frames = np.zeros((1, 2, 2, 2), dtype=np.float32)
+    frames[0, 1, 0, 0] = 4.0  # ON
+    frames[0, 0, 1, 1] = 2.0  # OFF
+    rgb = viz.frames_to_rgb(frames)
+    assert rgb.shape == (1, 2, 2, 3)
+    np.testing.assert_allclose(rgb[0, 0, 0], [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(rgb[0, 1, 1], [0.0, 0.0, 0.5])  # one scale for both polarities
+    np.testing.assert_allclose(rgb[0, 0, 1], [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"\[T, 2, H, W\]"):
+        viz.frames_to_rgb(np.zeros((4, 3, 8, 8)))
+
+
+def test_class_frames_strip(tmp_path):
+    dataset = TinyEventDataset()
+    path = viz.plot_class_frames(dataset, tmp_path / "frames.png", n_frames=5)
+    width, height = viz.class_frames_figsize(n_classes=3, n_frames=5)
+    assert png_size(path) == (round(width * viz.DPI), round(height * viz.DPI))
+    assert distinct_colours(path) > 20
+
+
+def test_class_frames_without_targets_and_empty(tmp_path):
+    dataset = TinyEventDataset(time_steps=3)
+    del dataset.targets
+    path = viz.plot_class_frames(dataset, tmp_path / "frames.png", n_frames=4)  # T < n_frames
+    width, height = viz.class_frames_figsize(n_classes=3, n_frames=4)
+    assert png_size(path) == (round(width * viz.DPI), round(height * viz.DPI))
+    dataset.items = []
+    with pytest.raises(ValueError, match="empty"):
+        viz.plot_class_frames(dataset, tmp_path / "empty.png")
+
+
+def test_sample_frames(tmp_path):
+    frames, _ = TinyEventDataset(time_steps=13)[0]
+    path = viz.plot_sample_frames(frames, tmp_path / "sample.png", title="up", per_row=5)
+    width, height = viz.sample_frames_figsize(13, per_row=5)
+    assert png_size(path) == (round(width * viz.DPI), round(height * viz.DPI))
+
+
+def test_frames_plot_from_table_spec(tmp_path):
+    spec = gesture_spec(plots=["frames"])
+    _, paths = build_table(spec, tmp_path / "sweep", tmp_path / "out", dataset=TinyEventDataset())
+    assert paths["frames"].name == "gesture_frames.png" and png_size(paths["frames"])[0] > 0
