@@ -1,0 +1,394 @@
+"""LIAF and LIF neuron dynamics: pure functions over explicit state, and a fused multi-step kernel.
+
+One step of a layer with synaptic input ``I`` (docs/neurons.md has the derivation and the option
+table; paper.md §3 the sources). The state is the post-reset, post-leak potential ``V`` with
+``V^{-1} = 0``::
+
+    (1) U^t = I^t + V^{t-1}                      integrate
+    (2) S^t = H(U^t - theta)                      fire (H: ``>`` by default, ``>=`` optional)
+    (3) Y^t = Act(U^t) | Act(U^t - theta) | S^t   output: NTR (default), TR, or spike (LIF)
+    (4) R^t = S^t V_reset + (1 - S^t) U^t         hard reset (default), or R^t = U^t - S^t theta (soft)
+    (5) V^t = alpha R^t + beta                    leak
+
+With ``V_reset = 0`` and ``beta = 0`` this is the authors' early-2021 code,
+``U^t = alpha U^{t-1} (1 - S^{t-1}) + I^t``, with ``alpha = sigmoid(d)`` learnable and ``S`` detached
+in (4). ``H`` is not differentiable; its surrogate derivative is used for LIF outputs (3) and, with
+``detach_reset=False``, for the reset (4).
+
+Everything here is functional: parameters are a :class:`NeuronParams` NamedTuple of small frozen
+objects, the decay ``alpha`` is a tensor passed in by the owning module, the state is a
+:class:`NeuronState`. :func:`liaf_multistep` runs a whole ``[T, ...]`` sequence through a hand-written
+autograd function that saves only ``U``; :func:`liaf_multistep_reference` is the plain per-step loop
+with autograd, kept as the test oracle.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+# --------------------------------------------------------------------------------- surrogates
+
+
+@dataclass(frozen=True)
+class Rectangle:
+    """dS/dU = height where |U - centre| < half_width, else 0.
+
+    The authors' early code centres it on the class constant 0.5 (not the per-call threshold), so
+    ``centre`` is absolute and defaults to 0.5.
+    """
+
+    centre: float = 0.5
+    half_width: float = 0.5
+    height: float = 1.0
+
+    def grad(self, u: torch.Tensor, threshold: float) -> torch.Tensor:
+        return ((u - self.centre).abs() < self.half_width).to(u.dtype) * self.height
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    """dS/dU = N(U; theta + offset, sigma^2): the authors' mid/HEAD surrogate (sigma 1 at theta + 0.2)."""
+
+    sigma: float = 1.0
+    offset: float = 0.2
+
+    def grad(self, u: torch.Tensor, threshold: float) -> torch.Tensor:
+        z = (u - (threshold + self.offset)) / self.sigma
+        return torch.exp(-0.5 * z * z) / (self.sigma * math.sqrt(2.0 * math.pi))
+
+
+Surrogate = Rectangle | Gaussian
+
+# ----------------------------------------------------------------------- analog activations
+# Each has ``__call__`` and ``derivative(x)``; the derivative follows torch's own backward conventions
+# at the kink so the fused kernel and autograd agree exactly.
+
+
+@dataclass(frozen=True)
+class SELU:
+    name = "selu"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.selu(x)
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        scale, alpha = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
+        return torch.where(x > 0, scale, (scale * alpha) * torch.exp(x))
+
+
+@dataclass(frozen=True)
+class ReLU:
+    name = "relu"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x)
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        return (x > 0).to(x.dtype)
+
+
+@dataclass(frozen=True)
+class LeakyReLU:
+    slope: float = 0.2
+    name = "leaky_relu"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu(x, self.slope)
+
+    def derivative(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x > 0, x.new_tensor(1.0), x.new_tensor(self.slope))
+
+
+Activation = SELU | ReLU | LeakyReLU
+
+OUTPUTS = ("ntr", "tr", "spike")
+RESETS = ("hard", "soft")
+
+
+class NeuronParams(NamedTuple):
+    """Fixed (non-learned) neuron settings. The defaults are the authors' early-2021 LIAF code."""
+
+    output: str = "ntr"  # "ntr": Act(U); "tr": Act(U - theta); "spike": S (LIF)
+    act: Activation = SELU()
+    clamp: bool = False  # clamp Act's result to [0, 1] (authors' HEAD "ReLU1")
+    threshold: float = 0.5
+    fire_ge: bool = False  # fire on U >= theta instead of U > theta
+    reset: str = "hard"  # "hard": to v_reset; "soft": subtract theta
+    v_reset: float = 0.0
+    detach_reset: bool = True  # the reset mask carries no gradient (authors' code)
+    beta: float = 0.0  # additive leak term
+    surrogate: Surrogate = Rectangle()
+
+    @property
+    def spiking(self) -> bool:
+        return self.output == "spike"
+
+
+class NeuronState(NamedTuple):
+    """Membrane potential after reset and leak, ``V^t``."""
+
+    v: torch.Tensor
+
+
+# ---------------------------------------------------------------------------------- step form
+
+
+class _SurrogateSpike(torch.autograd.Function):
+    """H(U - theta) forward, the surrogate derivative backward."""
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+        ctx.save_for_backward(u)
+        ctx.p = p
+        return _fired(u, p).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spike: torch.Tensor):
+        (u,) = ctx.saved_tensors
+        return grad_spike * ctx.p.surrogate.grad(u, ctx.p.threshold), None
+
+
+def spike(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    """Eq. (2) with a surrogate gradient."""
+    return _SurrogateSpike.apply(u, p)
+
+
+def neuron_step(u: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, NeuronState]:
+    """Eqs. (2)-(5) for an already integrated (and possibly normalised) potential ``u``."""
+    s = spike(u, p)
+    y = s if p.spiking else _analog(u, p)
+    s_reset = s.detach() if p.detach_reset else s
+    r = s_reset * p.v_reset + (1 - s_reset) * u if p.reset == "hard" else u - s_reset * p.threshold
+    v = alpha * r
+    if p.beta:
+        v = v + p.beta
+    return y, NeuronState(v)
+
+
+def liaf_step(
+    x: torch.Tensor, state: NeuronState | None, alpha: torch.Tensor, p: NeuronParams
+) -> tuple[torch.Tensor, NeuronState]:
+    """One step, eqs. (1)-(5). ``state=None`` is the zero state (``U^0 = I^0``)."""
+    u = x if state is None else x + state.v
+    return neuron_step(u, alpha, p)
+
+
+def lif_step(
+    x: torch.Tensor, state: NeuronState | None, alpha: torch.Tensor, p: NeuronParams
+) -> tuple[torch.Tensor, NeuronState]:
+    """:func:`liaf_step` with spike output, whatever ``p.output`` says."""
+    return liaf_step(x, state, alpha, p._replace(output="spike"))
+
+
+def liaf_multistep_reference(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    """Per-step loop over ``x [T, ...]`` with autograd: the oracle for :func:`liaf_multistep`."""
+    state, outputs = None, []
+    for x_t in x:
+        y, state = liaf_step(x_t, state, alpha, p)
+        outputs.append(y)
+    return torch.stack(outputs)
+
+
+# ------------------------------------------------------------------------------- fused kernel
+
+
+def _fired(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    return u >= p.threshold if p.fire_ge else u > p.threshold
+
+
+def _analog(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    y = p.act(u - p.threshold if p.output == "tr" else u)
+    return y.clamp(0.0, 1.0) if p.clamp else y
+
+
+def _output(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    return _fired(u, p).to(u.dtype) if p.spiking else _analog(u, p)
+
+
+def _output_derivative(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    if p.spiking:
+        return p.surrogate.grad(u, p.threshold)
+    z = u - p.threshold if p.output == "tr" else u
+    d = p.act.derivative(z)
+    if p.clamp:
+        a = p.act(z)
+        d = d * ((a >= 0) & (a <= 1)).to(d.dtype)
+    return d
+
+
+def _reset(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    """R of eq. (4), forward value only."""
+    fired = _fired(u, p)
+    if p.reset == "hard":
+        return torch.where(fired, p.v_reset, u)
+    return u - fired.to(u.dtype) * p.threshold
+
+
+def _reset_derivative(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    """dR/dU of eq. (4); the surrogate term only when the reset is not detached."""
+    not_fired = (~_fired(u, p)).to(u.dtype)
+    if p.reset == "hard":
+        if p.detach_reset:
+            return not_fired
+        return not_fired - p.surrogate.grad(u, p.threshold) * (u - p.v_reset)
+    if p.detach_reset:
+        return torch.ones_like(u)
+    return 1 - p.surrogate.grad(u, p.threshold) * p.threshold
+
+
+class _LIAFMultiStep(torch.autograd.Function):
+    """Whole-sequence LIAF/LIF layer. Saves only ``U [T, ...]``; the spikes, resets and output
+    derivatives are recomputed from it in backward, vectorised over T, so the only sequential work
+    backward does is one fused multiply-add per step: gU^t = dY/dU^t gY^t + alpha dR/dU^t gU^{t+1}."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+        u = torch.empty_like(x)
+        u[0] = x[0]
+        for t in range(1, x.shape[0]):
+            r = _reset(u[t - 1], p)
+            torch.addcmul(x[t], r, alpha, out=u[t])
+            if p.beta:
+                u[t] += p.beta
+        ctx.save_for_backward(u, alpha)
+        ctx.p = p
+        return _output(u, p)
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor):
+        u, alpha = ctx.saved_tensors
+        p = ctx.p
+        grad_u = grad_y * _output_derivative(u, p)  # becomes dL/dU, which equals dL/dI
+        if u.shape[0] > 1:
+            carry = _reset_derivative(u[:-1], p) * alpha
+            for t in range(u.shape[0] - 2, -1, -1):
+                grad_u[t].addcmul_(carry[t], grad_u[t + 1])
+        grad_alpha = None
+        if ctx.needs_input_grad[1]:
+            if u.shape[0] > 1:
+                contrib = grad_u[1:] * _reset(u[:-1], p)
+                grad_alpha = contrib.sum() if alpha.dim() == 0 else contrib.sum_to_size(alpha.shape)
+            else:
+                grad_alpha = torch.zeros_like(alpha)
+        return grad_u, grad_alpha, None
+
+
+def liaf_multistep(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    """Run ``x [T, ...]`` (synaptic input) from the zero state; returns ``Y [T, ...]``.
+
+    ``alpha`` is a tensor broadcastable to ``x[0]`` (a scalar, or e.g. ``[C, 1, 1]`` per channel); it
+    gets a gradient when it requires one.
+    """
+    if x.dim() < 1 or x.shape[0] < 1:
+        raise ValueError(f"liaf_multistep needs a time-first input [T, ...] with T >= 1, got {tuple(x.shape)}")
+    alpha = alpha.to(dtype=x.dtype, device=x.device)
+    return _LIAFMultiStep.apply(x, alpha, p)
+
+
+# ----------------------------------------------------------------------- options -> objects
+
+
+class Decay(NamedTuple):
+    """How the leak ``alpha`` is obtained: learnable ``sigmoid(d)`` from ``d0`` (authors), or fixed."""
+
+    learnable: bool = True
+    d0: float = 0.5
+    alpha: float = 0.3
+    per_channel: bool = False
+
+
+class NeuronConfig(NamedTuple):
+    params: NeuronParams
+    decay: Decay
+    impl: str  # "fused" | "reference"
+
+
+# Option names (flat model-config keys) understood by :func:`neuron_config`, with their defaults.
+NEURON_DEFAULTS: dict[str, object] = {
+    "output_mode": "ntr",
+    "act": "selu",
+    "leaky_slope": 0.2,
+    "clamp": False,
+    "threshold": 0.5,
+    "fire": "gt",
+    "reset": "hard",
+    "v_reset": 0.0,
+    "reset_grad": "detach",
+    "beta": 0.0,
+    "decay": "learnable",
+    "decay_d0": 0.5,
+    "decay_alpha": 0.3,
+    "decay_per": "layer",
+    "surrogate": "rectangle",
+    "surrogate_centre": 0.5,
+    "surrogate_half_width": 0.5,
+    "surrogate_height": 1.0,
+    "surrogate_sigma": 1.0,
+    "surrogate_offset": 0.2,
+    "impl": "fused",
+}
+# Keys that have no meaning for spike-output (LIF) neurons.
+ANALOG_ONLY_KEYS = ("output_mode", "act", "leaky_slope", "clamp")
+
+
+def _choice(key: str, value, choices: tuple) -> object:
+    if value not in choices:
+        raise ValueError(f"model.{key} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return value
+
+
+def _number(key: str, value, minimum: float | None = None, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"model.{key} must be a number; got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise ValueError(f"model.{key} must be {'>' if strict else '>='} {minimum}; got {value}")
+    return float(value)
+
+
+def neuron_config(spiking: bool, **options) -> NeuronConfig:
+    """Turn flat config values (keys of :data:`NEURON_DEFAULTS`) into a :class:`NeuronConfig`.
+
+    ``spiking=True`` builds a LIF neuron; the analog-output keys are then rejected. Errors name the
+    offending ``model.<key>``.
+    """
+    for key in options:
+        if key not in NEURON_DEFAULTS or (spiking and key in ANALOG_ONLY_KEYS):
+            raise ValueError(f"model.{key} is not an option of {'LIF' if spiking else 'LIAF'} neurons")
+    o = {**NEURON_DEFAULTS, **options}
+    act_name = _choice("act", o["act"], ("selu", "relu", "leaky_relu"))
+    act = {"selu": SELU(), "relu": ReLU()}.get(act_name) or LeakyReLU(_number("leaky_slope", o["leaky_slope"]))
+    surrogate_name = _choice("surrogate", o["surrogate"], ("rectangle", "gaussian"))
+    if surrogate_name == "rectangle":
+        surrogate = Rectangle(_number("surrogate_centre", o["surrogate_centre"]),
+                              _number("surrogate_half_width", o["surrogate_half_width"], 0, strict=True),
+                              _number("surrogate_height", o["surrogate_height"], 0, strict=True))
+    else:
+        surrogate = Gaussian(_number("surrogate_sigma", o["surrogate_sigma"], 0, strict=True),
+                             _number("surrogate_offset", o["surrogate_offset"]))
+    for key in ("clamp",):
+        if not isinstance(o[key], bool):
+            raise ValueError(f"model.{key} must be true or false; got {o[key]!r}")
+    params = NeuronParams(
+        output="spike" if spiking else _choice("output_mode", o["output_mode"], ("ntr", "tr")),
+        act=act,
+        clamp=o["clamp"],
+        threshold=_number("threshold", o["threshold"]),
+        fire_ge=_choice("fire", o["fire"], ("gt", "ge")) == "ge",
+        reset=_choice("reset", o["reset"], RESETS),
+        v_reset=_number("v_reset", o["v_reset"]),
+        detach_reset=_choice("reset_grad", o["reset_grad"], ("detach", "surrogate")) == "detach",
+        beta=_number("beta", o["beta"]),
+        surrogate=surrogate,
+    )
+    decay = Decay(
+        learnable=_choice("decay", o["decay"], ("learnable", "fixed")) == "learnable",
+        d0=_number("decay_d0", o["decay_d0"]),
+        alpha=_number("decay_alpha", o["decay_alpha"], 0),
+        per_channel=_choice("decay_per", o["decay_per"], ("layer", "channel")) == "channel",
+    )
+    return NeuronConfig(params, decay, _choice("impl", o["impl"], ("fused", "reference")))
