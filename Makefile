@@ -33,3 +33,31 @@ test-fast: install  ## unit tests only (skips tests marked slow)
 
 clean:  ## remove generated outputs (keeps data/ and .venv/)
 	rm -rf outputs multirun lightning_logs wandb
+
+# ---- paper tables (docs/tables.md) -------------------------------------------------------------
+# Extra overrides for table runs and their aggregation, e.g. make table-gesture TABLE_ARGS=trainer=gpu
+TABLE_ARGS ?=
+EVENT_TABLES := gesture cifar10_dvs mnist_dvs
+# Smoke: every table's grid on tiny data (1 seed, 1 epoch of 2 batches), written to outputs/smoke.
+SMOKE_COMMON := seed=0 logger=csv trainer=debug trainer.limit_train_batches=2 \
+	trainer.enable_progress_bar=false paths.output_dir=outputs/smoke
+SMOKE_EVENTS := $(SMOKE_COMMON) data=synthetic data.spec.time_steps=4
+SMOKE_BABI := $(SMOKE_COMMON) data.task=1,2 trainer.max_epochs=2
+# Sweep, then aggregate whatever is on disk even if a job failed; the status is the sweep's.
+table_cmd = $(PY) train.py table=$(1) $(2); status=$$?; $(PY) -m liafnet.tables table=$(1) $(2) && exit $$status
+
+table-gesture table-cifar10_dvs table-mnist_dvs: install  ## a paper table: its sweep, then tables + plots
+	$(call table_cmd,$(@:table-%=%),$(TABLE_ARGS))
+
+tables: install  ## every paper table whose data is present
+	@status=0; for t in $(EVENT_TABLES) babi; do \
+	  if [ -f conf/table/$$t.yaml ] && $(PY) -m liafnet.tables table=$$t --check-data; then \
+	    $(MAKE) --no-print-directory table-$$t || status=1; fi; \
+	done; exit $$status
+
+tables-smoke: install  ## every table's grid on tiny synthetic/bAbI data, end to end (minutes)
+	@status=0; for t in $(EVENT_TABLES); do \
+	  ( $(call table_cmd,$$t,$(SMOKE_EVENTS)) ) || status=1; \
+	done; \
+	if [ -f conf/table/babi.yaml ]; then ( $(call table_cmd,babi,$(SMOKE_BABI)) ) || status=1; fi; \
+	exit $$status
