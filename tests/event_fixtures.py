@@ -33,7 +33,9 @@ def write_gesture_tree(
     root.mkdir(parents=True, exist_ok=True)
     written = {}
     for trial in (*train_trials, *test_trials):
-        parts = [random_events(rng, events_per_segment, t_start=start, t_span=end - start) for _, start, end in segments]
+        parts = [
+            random_events(rng, events_per_segment, t_start=start, t_span=end - start) for _, start, end in segments
+        ]
         parts.append(random_events(rng, 50, t_start=0, t_span=100_000))  # before the first gesture
         events = np.concatenate(parts)
         events = events[np.argsort(events["t"], kind="stable")]
@@ -43,4 +45,36 @@ def write_gesture_tree(
         written[trial] = events
     (root / "trials_to_train.txt").write_text("".join(f"{t}.aedat\n" for t in train_trials) + "\n")
     (root / "trials_to_test.txt").write_text("".join(f"{t}.aedat\n" for t in test_trials))
+    return written
+
+
+def write_mnist_tree(root: Path, rng: np.random.Generator, ids=(1, 2, 801), scale: int = 4, n_events: int = 200):
+    """MNIST-DVS original layout with the given recording ids for every digit; returns path -> events."""
+    written = {}
+    for digit in range(10):
+        folder = root / f"grabbed_data{digit}" / f"scale{scale}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for rec_id in ids:
+            events = random_events(rng, n_events, t_span=2_000_000)
+            path = folder / f"mnist_{digit}_scale{scale:02d}_{rec_id:04d}.aedat"
+            write_aedat(path, events, version="2.0")
+            written[path] = events
+        (folder / "notes.txt").write_text("ignored")
+    return written
+
+
+CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def write_cifar_tree(root: Path, rng: np.random.Generator, ids=(0, 1, 100, 101, 102), n_events: int = 300):
+    """CIFAR10-DVS original layout with the given ids per class; returns path -> events."""
+    written = {}
+    for name in CIFAR_CLASSES:
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for rec_id in ids:
+            events = random_events(rng, n_events, t_start=10_000, t_span=1_300_000)
+            path = folder / f"cifar10_{name}_{rec_id}.aedat"
+            write_aedat(path, events, version="2.0")
+            written[path] = events
     return written

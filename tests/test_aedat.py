@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from event_fixtures import SHARED_EVENTS, random_events
 
-from liafnet.data.aedat import EVENT_DTYPE, aedat_version, encode_polarity_packet, read_aedat, write_aedat
+from liafnet.data.aedat import (
+    EVENT_DTYPE,
+    aedat_version,
+    encode_polarity_packet,
+    read_aedat,
+    write_aedat,
+)
 from liafnet.data.errors import CorruptFileError
 
 MNIST_FILE = SHARED_EVENTS / "mnist_dvs" / "mnist_0_scale04_0001.aedat"
@@ -191,7 +197,7 @@ def test_v31_bit_layout_matches_the_spec(tmp_path):
     write_aedat(tmp_path / "one.aedat", events, version="3.1")
     raw = (tmp_path / "one.aedat").read_bytes()
     body = raw[raw.index(b"#!END-HEADER\r\n") + 14 :]
-    etype, source, size, ts_offset, overflow, capacity, number, valid = struct.unpack_from("<hhiiiiii", body)
+    etype, _source, size, ts_offset, overflow, capacity, number, valid = struct.unpack_from("<hhiiiiii", body)
     assert (etype, size, ts_offset, overflow, capacity, number, valid) == (1, 8, 4, 1, 1, 1, 1)
     data, ts = struct.unpack_from("<Ii", body, 28)
     assert data == (100 << 17) | (37 << 2) | (1 << 1) | 1 and ts == 9

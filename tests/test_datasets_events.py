@@ -7,12 +7,14 @@ import time
 import numpy as np
 import pytest
 import torch
-from event_fixtures import SHARED_EVENTS, random_events, write_gesture_tree
+from event_fixtures import SHARED_EVENTS, random_events, write_cifar_tree, write_gesture_tree, write_mnist_tree
 
 from liafnet.data.aedat import write_aedat
+from liafnet.data.cifar10_dvs import CIFAR10DVS
 from liafnet.data.dvs_gesture import DVSGesture, read_labels
 from liafnet.data.errors import CorruptFileError, DatasetNotFoundError
 from liafnet.data.frames import events_to_frames
+from liafnet.data.mnist_dvs import MNISTDVS
 
 GESTURE_LABELS = SHARED_EVENTS / "dvs_gesture" / "user01_natural_labels.csv"
 
@@ -71,7 +73,7 @@ def test_gesture_random_crop_stays_inside_the_segment(gesture_tree):
 def test_gesture_cache_is_built_once_and_loads_fast(gesture_tree, tmp_path, monkeypatch):
     root, _ = gesture_tree
     DVSGesture(root, "train", time_steps=6, cache_dir=tmp_path / "cache")
-    import liafnet.data.event_dataset as event_dataset
+    from liafnet.data import event_dataset
 
     def fail(path):
         raise AssertionError(f"{path} was read although the cache is fresh")
@@ -154,3 +156,131 @@ def test_gesture_bad_options(gesture_tree, kwargs, message):
     root, _ = gesture_tree
     with pytest.raises(ValueError, match=message):
         DVSGesture(root, **{"split": "train", "time_steps": 4, **kwargs})
+
+
+# ---- MNIST-DVS --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mnist_tree(tmp_path):
+    return tmp_path / "mnist", write_mnist_tree(tmp_path / "mnist", np.random.default_rng(1))
+
+
+def test_mnist_discovery_splits_and_frames(mnist_tree, tmp_path):
+    root, written = mnist_tree
+    train = MNISTDVS(root, "train", time_steps=5, cache_dir=tmp_path / "cache")
+    test = MNISTDVS(root, "test", time_steps=5, binary=False)
+    assert (len(train), len(test)) == (20, 10)
+    assert train.targets == [d for d in range(10) for _ in range(2)] and test.targets == list(range(10))
+    frames, label = test[3]
+    assert frames.shape == (5, 2, 128, 128) and frames.dtype == torch.float32 and label == 3
+    events = written[root / "grabbed_data3" / "scale4" / "mnist_3_scale04_0801.aedat"]
+    np.testing.assert_array_equal(frames.numpy(), events_to_frames(events, (128, 128, 2), n_time_bins=5))
+    cached, _ = MNISTDVS(root, "test", time_steps=5, cache_dir=tmp_path / "cache", binary=False)[3]
+    np.testing.assert_array_equal(cached.numpy(), frames.numpy())
+    assert set(np.unique(train[0][0].numpy())) == {0.0, 1.0}
+    assert MNISTDVS(root, "train", time_steps=5, downsample=4)[0][0].shape == (5, 2, 32, 32)
+
+
+def test_mnist_split_schemes(mnist_tree):
+    root, _ = mnist_tree
+    assert len(MNISTDVS(root, "train", time_steps=2, split_scheme="dcll")) == 30  # 801 trains under dcll
+    with pytest.raises(DatasetNotFoundError, match="no scale4 recordings fall in the 'test' split"):
+        MNISTDVS(root, "test", time_steps=2, split_scheme="dcll")
+    train = MNISTDVS(root, "train", time_steps=2, split_scheme="random", seed=3)
+    test = MNISTDVS(root, "test", time_steps=2, split_scheme="random", seed=3)
+    assert (len(train), len(test)) == (20, 10)  # round(0.8 * 3) = 2 per digit
+    assert not {str(p) for p in train.sources} & {str(p) for p in test.sources}
+    again = MNISTDVS(root, "train", time_steps=2, split_scheme="random", seed=3)
+    assert again.sources == train.sources
+
+
+def test_mnist_missing_and_bad_options(tmp_path, mnist_tree):
+    root, _ = mnist_tree
+    with pytest.raises(DatasetNotFoundError, match=r"grabbed_data0/scale8.*make data-mnist_dvs"):
+        MNISTDVS(root, "train", time_steps=2, scale=8)
+    with pytest.raises(ValueError, match="data.scale must be one of"):
+        MNISTDVS(root, "train", time_steps=2, scale=5)
+    with pytest.raises(ValueError, match="data.split_scheme"):
+        MNISTDVS(root, "train", time_steps=2, split_scheme="odd")
+    with pytest.raises(DatasetNotFoundError, match="mnist_dvs"):
+        MNISTDVS(tmp_path / "absent", "train", time_steps=2)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "empty", "no_version"])
+def test_mnist_bad_files_raise_or_skip(mnist_tree, damage):
+    root, _ = mnist_tree
+    path = root / "grabbed_data5" / "scale4" / "mnist_5_scale04_0002.aedat"
+    raw = path.read_bytes()
+    path.write_bytes({"truncate": raw[:-3], "empty": b"", "no_version": raw[14:]}[damage])
+    if damage == "truncate":  # a trailing partial event is dropped with a warning, not an error
+        with pytest.warns(UserWarning, match="partial event"):
+            assert len(MNISTDVS(root, "train", time_steps=2)) == 20
+        return
+    with pytest.raises(ValueError, match="mnist_5_scale04_0002.aedat"):
+        MNISTDVS(root, "train", time_steps=2)
+    data = MNISTDVS(root, "train", time_steps=2, on_bad_file="skip")
+    assert len(data) == 19 and data.bad_files == [str(path)] and data.targets.count(5) == 1
+
+
+# ---- CIFAR10-DVS ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cifar_tree(tmp_path):
+    return tmp_path / "cifar", write_cifar_tree(tmp_path / "cifar", np.random.default_rng(2))
+
+
+def test_cifar_discovery_splits_and_resolutions(cifar_tree, tmp_path):
+    root, written = cifar_tree
+    train = CIFAR10DVS(root, "train", time_steps=10, cache_dir=tmp_path / "cache")
+    test = CIFAR10DVS(root, "test", time_steps=10, binary=False)
+    assert (len(train), len(test)) == (30, 20)
+    assert train.classes[0] == "airplane" and train.classes[9] == "truck"
+    assert test.targets == [c for c in range(10) for _ in range(2)]
+    frames, label = test[5]
+    assert frames.shape == (10, 2, 42, 42) and label == 2
+    events = written[root / "bird" / "cifar10_bird_1.aedat"]
+    expected = events_to_frames(events, (128, 128, 2), n_time_bins=10, out_size=(42, 42))
+    np.testing.assert_array_equal(frames.numpy(), expected)
+    assert frames.sum() == len(events)
+    assert CIFAR10DVS(root, "test", time_steps=4, resolution=48)[0][0].shape == (4, 2, 48, 48)
+    assert CIFAR10DVS(root, "test", time_steps=4, resolution=128)[0][0].shape == (4, 2, 128, 128)
+    assert CIFAR10DVS(root, "test", time_steps=4, downsample=4)[0][0].shape == (4, 2, 32, 32)
+    random_train = CIFAR10DVS(root, "train", time_steps=2, split_scheme="random")
+    assert len(random_train) == 40  # round(0.9 * 5) = 4 per class
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"resolution": 0}, "data.resolution must be an integer in 1..128"),
+        ({"resolution": 200}, "data.resolution"),
+        ({"downsample": 3}, "data.downsample must be a positive divisor of 128"),
+        ({"downsample": 2, "resolution": 64}, "not both"),
+        ({"source": "web"}, "data.source"),
+    ],
+)
+def test_cifar_bad_options_fail_fast(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CIFAR10DVS(tmp_path / "not-needed", "train", time_steps=2, **kwargs)
+
+
+def test_cifar_missing_class_folder(cifar_tree):
+    root, _ = cifar_tree
+    for path in (root / "truck").iterdir():
+        path.unlink()
+    (root / "truck").rmdir()
+    with pytest.raises(DatasetNotFoundError, match=r"class folders are missing \(truck\).*make data-cifar10_dvs"):
+        CIFAR10DVS(root, "train", time_steps=2)
+
+
+def test_cifar_corrupt_cache_entry_is_rebuilt(cifar_tree, tmp_path):
+    root, _ = cifar_tree
+    data = CIFAR10DVS(root, "test", time_steps=3, cache_dir=tmp_path / "cache")
+    expected = data[0][0]
+    for entry in (tmp_path / "cache" / "cifar10_dvs").glob("cifar10_airplane_0-*.npy"):
+        entry.write_bytes(b"broken")
+    np.testing.assert_array_equal(data[0][0].numpy(), expected.numpy())
+    fresh = CIFAR10DVS(root, "test", time_steps=3, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(fresh[0][0].numpy(), expected.numpy())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import struct
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 
@@ -78,11 +78,10 @@ def _parse_header(path: Path) -> tuple[str, int, int]:
                 f"{path}: no '#!AER-DATx.y' version line; headerless AEDAT 1.0 is not supported "
                 f"(supported: AEDAT {' and '.join(SUPPORTED_VERSIONS)})"
             )
-        version = first[len(_VERSION_PREFIX):].strip().decode("ascii", errors="replace")
+        version = first[len(_VERSION_PREFIX) :].strip().decode("ascii", errors="replace")
         if version not in SUPPORTED_VERSIONS:
             raise ValueError(
-                f"{path}: AEDAT version {version!r} is not supported "
-                f"(supported: {', '.join(SUPPORTED_VERSIONS)})"
+                f"{path}: AEDAT version {version!r} is not supported (supported: {', '.join(SUPPORTED_VERSIONS)})"
             )
         while True:
             offset = f.tell()
@@ -148,9 +147,7 @@ def _read_v31(path: Path, header_end: int, size: int) -> np.ndarray:
             raise CorruptFileError(
                 path, offset, f"truncated packet header ({size - offset} of {_PACKET_HEADER.size} bytes)"
             )
-        etype, _source, esize, ts_offset, overflow, capacity, number, _valid = _PACKET_HEADER.unpack_from(
-            raw, offset
-        )
+        etype, _source, esize, ts_offset, overflow, capacity, number, _valid = _PACKET_HEADER.unpack_from(raw, offset)
         if esize <= 0 or capacity < 0 or not 0 <= number <= capacity or overflow < 0:
             raise CorruptFileError(
                 path,
@@ -189,9 +186,7 @@ def _read_v31(path: Path, header_end: int, size: int) -> np.ndarray:
     return events
 
 
-def write_aedat(
-    path: str | PathLike, events: np.ndarray, version: str = "2.0", packet_events: int = 4096
-) -> None:
+def write_aedat(path: str | PathLike, events: np.ndarray, version: str = "2.0", packet_events: int = 4096) -> None:
     """Write events (fields x, y, p, t) as an AEDAT 2.0 DVS128 or 3.1 polarity file.
 
     ``read_aedat`` returns exactly the same events. 2.0 needs 0 <= x, y < 128 and 0 <= t < 2**32;
@@ -222,7 +217,7 @@ def write_aedat(
         if packet_events < 1:
             raise ValueError(f"write_aedat: packet_events must be >= 1, got {packet_events}")
         body = _encode_v31(x, y, p, t, packet_events)
-        start = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S (TZ+0000)")
+        start = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S (TZ+0000)")
         header = _header_lines("3.1", "#Format: RAW", "#Source 1: DVS128", f"#Start-Time: {start}", "#!END-HEADER")
     else:
         raise ValueError(f"write_aedat: version must be one of {SUPPORTED_VERSIONS}, got {version!r}")

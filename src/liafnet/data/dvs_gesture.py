@@ -56,7 +56,9 @@ def read_trial_list(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
-def read_labels(path: Path, num_classes: int, on_bad_row: str = "raise") -> tuple[list[tuple[int, int, int]], list[str]]:
+def read_labels(
+    path: Path, num_classes: int, on_bad_row: str = "raise"
+) -> tuple[list[tuple[int, int, int]], list[str]]:
     """Rows ``(label, start_us, end_us)`` of a ``*_labels.csv`` (label = class id - 1), and the rows
     skipped as ``"<file>:<line>"`` when ``on_bad_row == "skip"``.
 
@@ -80,7 +82,9 @@ def read_labels(path: Path, num_classes: int, on_bad_row: str = "raise") -> tupl
                     path, line_offset, f"line {number}: expected 'class,startTime_usec,endTime_usec', got {line!r}"
                 ) from None
             if not 1 <= class_id <= num_classes:
-                raise CorruptFileError(path, line_offset, f"line {number}: class id {class_id} outside 1..{num_classes}")
+                raise CorruptFileError(
+                    path, line_offset, f"line {number}: class id {class_id} outside 1..{num_classes}"
+                )
             if end <= start:
                 if on_bad_row == "skip":
                     skipped.append(f"{path}:{number}")
@@ -149,10 +153,7 @@ class DVSGesture(EventFileDataset):
             raise DatasetNotFoundError("dvs_gesture", self.root, f"{trial_list.name} is missing")
         trials = read_trial_list(trial_list)
         missing = [
-            name
-            for trial in trials
-            for name in (trial, _labels_name(trial))
-            if not (self.root / name).is_file()
+            name for trial in trials for name in (trial, _labels_name(trial)) if not (self.root / name).is_file()
         ]
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

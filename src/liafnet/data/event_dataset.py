@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from liafnet.data.aedat import read_aedat
-from liafnet.data.frames import FrameCache
+from liafnet.data.frames import FrameCache, event_pixels, frame_shape, time_bins
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +142,70 @@ class EventFileDataset(Dataset):
         if loaded is None:  # the entry vanished or got corrupt after construction
             return self._build(source, list(self._parts[source]))
         return loaded[0]
+
+
+class WholeRecordingDataset(EventFileDataset):
+    """One sample per recording framed into ``time_steps`` equal-duration bins over the whole
+    recording (``events_to_frames`` with ``n_time_bins``, so no event is lost).
+
+    The cache holds each recording's occupied frame cells with their event counts (sparse: a few
+    KB per recording), so ``binary`` is applied at load time and not part of the cache key.
+    """
+
+    _CELL_DTYPE = np.dtype([("cell", "<u4"), ("count", "<u4")])
+
+    def __init__(
+        self,
+        time_steps: int,
+        sensor_size: Sequence[int],
+        downsample: int = 1,
+        out_size: tuple[int, int] | None = None,
+        binary: bool = True,
+        on_bad_file: str = "raise",
+        cache_dir: str | PathLike | None = None,
+    ):
+        super().__init__(on_bad_file=on_bad_file, cache_dir=cache_dir)
+        if int(time_steps) != time_steps or time_steps < 1:
+            raise ValueError(f"{self.name} time_steps must be a positive integer, got {time_steps}")
+        self.time_steps = int(time_steps)
+        self.sensor_size = tuple(int(v) for v in sensor_size)
+        self.downsample = downsample
+        self.out_size = None if out_size is None else tuple(int(v) for v in out_size)
+        self.frame_shape = frame_shape(self.sensor_size, downsample, self.out_size)  # (P, H, W)
+        self.binary = binary
+
+    def _config(self) -> dict:
+        return {
+            "time_steps": self.time_steps,
+            "sensor_size": list(self.sensor_size),
+            "downsample": self.downsample,
+            "out_size": None if self.out_size is None else list(self.out_size),
+        }
+
+    def _preprocess(self, events: np.ndarray, keys: Sequence[tuple]) -> tuple[np.ndarray, dict]:
+        pix, shape = event_pixels(events, self.sensor_size, self.downsample, self.out_size)
+        bins, _, _ = time_bins(events["t"], n_time_bins=self.time_steps)
+        cells, counts = np.unique(bins * int(np.prod(shape)) + pix, return_counts=True)
+        rows = np.empty(cells.size, dtype=self._CELL_DTYPE)
+        rows["cell"], rows["count"] = cells, counts
+        return rows, {key: (0, rows.size) for key in keys}
+
+    def _frames(self, rows: np.ndarray, sample: Sample) -> np.ndarray:
+        frames = np.zeros(self.time_steps * int(np.prod(self.frame_shape)), dtype=np.float32)
+        frames[rows["cell"]] = 1.0 if self.binary else rows["count"]
+        return frames.reshape(self.time_steps, *self.frame_shape)
+
+
+def split_ids(
+    ids: Sequence[int], split: str, scheme: str, train_range: range | None, seed: int, train_fraction: float
+) -> list[int]:
+    """The ids of one class that fall in ``split``: by fixed id ranges (``train_range`` holds the
+    training ids) or, for ``scheme == "random"``, a seeded shuffle of the sorted ids whose first
+    ``train_fraction`` train."""
+    ids = sorted(ids)
+    if scheme == "random":
+        order = np.random.default_rng(seed).permutation(len(ids))
+        n_train = round(train_fraction * len(ids))
+        chosen = order[:n_train] if split == "train" else order[n_train:]
+        return sorted(ids[i] for i in chosen)
+    return [i for i in ids if (i in train_range) == (split == "train")]

@@ -193,14 +193,20 @@ class FrameCache:
             log.warning("frame cache entry %s is unreadable (%s); rebuilding it", entry, err)
             return None
         if list(array.shape) != meta.get("_shape"):
-            log.warning("frame cache entry %s has shape %s, expected %s; rebuilding it", entry, array.shape, meta.get("_shape"))
+            log.warning(
+                "frame cache entry %s has shape %s, expected %s; rebuilding it", entry, array.shape, meta.get("_shape")
+            )
             return None
         return array, meta
 
     def save(self, source: str | PathLike, config: Mapping, array: np.ndarray, meta: Mapping) -> None:
         entry = self.entry_path(source, config)
-        sidecar = {"source": str(Path(source).resolve()), "stamp": self._stamp(source), "config": config,
-                   "meta": {**meta, "_shape": list(array.shape)}}
+        sidecar = {
+            "source": str(Path(source).resolve()),
+            "stamp": self._stamp(source),
+            "config": config,
+            "meta": {**meta, "_shape": list(array.shape)},
+        }
         self._write_atomic(entry, lambda f: np.save(f, array, allow_pickle=False))
         self._write_atomic(entry.with_suffix(".json"), lambda f: f.write(json.dumps(sidecar).encode()))
 

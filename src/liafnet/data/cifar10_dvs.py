@@ -1,0 +1,122 @@
+"""CIFAR10-DVS (Li et al., 2017) from the original AEDAT 2.0 files.
+
+Layout under ``root``: ``<class>/cifar10_<class>_<i>.aedat``, i = 0..999, classes in alphabetical
+order (label 0 airplane ... 9 truck). No official split; ``split_scheme``:
+
+- ``default``: ids 0-99 test, 100-999 train per class (spikingjelly's public 9:1 split);
+- ``random``: a seeded 90/10 shuffle of each class's ids, seed ``seed + label``.
+
+Frames: ``time_steps`` (default 10) equal-duration bins over the whole recording, 2 polarities.
+Spatial size ``resolution`` (default 42, the authors' code): 128 is not a multiple of 42 or 48, so
+coordinates are scaled as ``x * resolution // 128`` (every sensor pixel maps to exactly one frame
+pixel; frame pixels gather 3 or 4 sensor columns at 42). Passing ``downsample=k`` instead gives
+integer division by k (``128 / k`` must then be whole).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+
+from liafnet.data.errors import DatasetNotFoundError
+from liafnet.data.event_dataset import Sample, WholeRecordingDataset, split_ids
+
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+SPLIT_SCHEMES = {"default": range(100, 1000), "random": None}
+SPLITS = ("train", "test")
+SOURCES = ("original", "tonic")
+SENSOR = 128
+
+
+class CIFAR10DVS(WholeRecordingDataset):
+    """CIFAR10-DVS samples ``(float32 [T, 2, R, R], label)``; see the module docstring.
+
+    ``source="tonic"`` reads tonic's AEDAT4 re-encoding under ``root`` instead (needs
+    ``pip install 'liafnet[tonic]'``, which brings tonic and the ``aedat`` decoder).
+    """
+
+    name = "cifar10_dvs"
+
+    def __init__(
+        self,
+        root: str | PathLike,
+        split: str = "train",
+        time_steps: int = 10,
+        resolution: int | None = None,
+        downsample: int | None = None,
+        split_scheme: str = "default",
+        seed: int = 0,
+        binary: bool = True,
+        on_bad_file: str = "raise",
+        cache_dir: str | PathLike | None = None,
+        sensor_size: Sequence[int] = (SENSOR, SENSOR, 2),
+        source: str = "original",
+    ):
+        if split not in SPLITS:
+            raise ValueError(f"cifar10_dvs split must be one of {SPLITS}, got {split!r}")
+        if split_scheme not in SPLIT_SCHEMES:
+            raise ValueError(f"data.split_scheme must be one of {tuple(SPLIT_SCHEMES)}, got {split_scheme!r}")
+        if source not in SOURCES:
+            raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
+        width = int(sensor_size[0])
+        if downsample is not None:
+            if resolution is not None:
+                raise ValueError("cifar10_dvs: set data.resolution or data.downsample, not both")
+            if int(downsample) != downsample or downsample < 1 or width % downsample:
+                raise ValueError(f"data.downsample must be a positive divisor of {width}, got {downsample}")
+            out_size, factor = None, int(downsample)
+        else:
+            resolution = 42 if resolution is None else resolution
+            if int(resolution) != resolution or not 1 <= resolution <= width:
+                raise ValueError(
+                    f"data.resolution must be an integer in 1..{width} for cifar10_dvs, got {resolution!r}"
+                )
+            out_size, factor = (int(resolution), int(resolution)), 1
+        super().__init__(time_steps, sensor_size, factor, out_size, binary, on_bad_file, cache_dir)
+        self.root = Path(root)
+        self.split = split
+        self.source = source
+        self.classes = list(CLASSES)
+        self._discover(split_scheme, seed)
+        self._prepare()
+
+    def _discover(self, split_scheme: str, seed: int) -> None:
+        """Fill sources and samples from ``(path, label, id)`` per recording, split per class."""
+        if self.source == "tonic":
+            from liafnet.data.tonic_source import tonic_cifar10_files
+
+            recordings = tonic_cifar10_files(self.root)
+        else:
+            recordings = self._original_recordings()
+        for label in range(len(CLASSES)):
+            files = {rec_id: path for path, rec_label, rec_id in recordings if rec_label == label}
+            for rec_id in split_ids(files, self.split, split_scheme, SPLIT_SCHEMES[split_scheme], seed + label, 0.9):
+                self.sources.append(files[rec_id])
+                self.samples.append(Sample(len(self.sources) - 1, (), label))
+        if not self.samples:
+            raise DatasetNotFoundError(self.name, self.root, f"no recordings fall in the {self.split!r} split")
+
+    def _original_recordings(self) -> list[tuple[Path, int, int]]:
+        folders = [self.root / name for name in CLASSES]
+        missing = [folder.name for folder in folders if not folder.is_dir()]
+        if missing:
+            raise DatasetNotFoundError(self.name, self.root, f"class folders are missing ({', '.join(missing)})")
+        recordings = []
+        for label, folder in enumerate(folders):
+            pattern = re.compile(rf"cifar10_{folder.name}_(\d+)\.aedat")
+            for path in folder.iterdir():
+                if match := pattern.fullmatch(path.name):
+                    recordings.append((path, label, int(match.group(1))))
+        return recordings
+
+    def _config(self) -> dict:
+        return {**super()._config(), "source": self.source}
+
+    def _read(self, path: Path):
+        if self.source == "tonic":
+            from liafnet.data.tonic_source import read_aedat4
+
+            return read_aedat4(path)
+        return super()._read(path)

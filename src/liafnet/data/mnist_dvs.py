@@ -1,0 +1,88 @@
+"""MNIST-DVS (Serrano-Gotarredona & Linares-Barranco, 2015) from the original AEDAT 2.0 files.
+
+Layout under ``root``: ``grabbed_data<d>/scale<4|8|16>/mnist_<d>_scale<04|08|16>_<NNNN>.aedat``,
+NNNN = 0001..1000, label d. There is no official split; ``split_scheme`` picks one per digit:
+
+- ``default``: ids 1-800 train, 801-1000 test (the authors' 800/200, made deterministic);
+- ``dcll``: ids 1-900 train, 901-1000 test;
+- ``random``: a seeded 80/20 shuffle of each digit's ids (BIDL style), seed ``seed + digit``.
+
+Frames: ``time_steps`` (default 50) equal-duration bins over the whole recording, 128x128 divided by
+``downsample``, binary by default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+
+from liafnet.data.errors import DatasetNotFoundError
+from liafnet.data.event_dataset import Sample, WholeRecordingDataset, split_ids
+
+CLASSES = tuple(str(d) for d in range(10))
+SCALES = (4, 8, 16)
+SPLIT_SCHEMES = {"default": range(1, 801), "dcll": range(1, 901), "random": None}
+SPLITS = ("train", "test")
+
+
+def recording_ids(folder: Path, digit: int, scale: int) -> dict[int, Path]:
+    """Recording id -> path of the digit's files in one scale folder (other names are ignored)."""
+    pattern = re.compile(rf"mnist_{digit}_scale{scale:02d}_(\d+)\.aedat")
+    found = {}
+    for path in folder.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match:
+            found[int(match.group(1))] = path
+    return found
+
+
+class MNISTDVS(WholeRecordingDataset):
+    """MNIST-DVS samples ``(float32 [T, 2, H, W], digit)``; see the module docstring."""
+
+    name = "mnist_dvs"
+
+    def __init__(
+        self,
+        root: str | PathLike,
+        split: str = "train",
+        time_steps: int = 50,
+        downsample: int = 1,
+        scale: int = 4,
+        split_scheme: str = "default",
+        seed: int = 0,
+        binary: bool = True,
+        on_bad_file: str = "raise",
+        cache_dir: str | PathLike | None = None,
+        sensor_size: Sequence[int] = (128, 128, 2),
+    ):
+        if split not in SPLITS:
+            raise ValueError(f"mnist_dvs split must be one of {SPLITS}, got {split!r}")
+        if scale not in SCALES:
+            raise ValueError(f"data.scale must be one of {SCALES} for mnist_dvs, got {scale!r}")
+        if split_scheme not in SPLIT_SCHEMES:
+            raise ValueError(f"data.split_scheme must be one of {tuple(SPLIT_SCHEMES)}, got {split_scheme!r}")
+        super().__init__(time_steps, sensor_size, downsample, None, binary, on_bad_file, cache_dir)
+        self.root = Path(root)
+        self.split = split
+        self.scale = scale
+        self.classes = list(CLASSES)
+        folders = {d: self.root / f"grabbed_data{d}" / f"scale{scale}" for d in range(10)}
+        missing = [str(folder.relative_to(self.root)) for folder in folders.values() if not folder.is_dir()]
+        if missing:
+            raise DatasetNotFoundError(
+                self.name, self.root, f"{len(missing)} digit folders are missing ({', '.join(missing)})"
+            )
+        for digit, folder in folders.items():
+            files = recording_ids(folder, digit, scale)
+            for rec_id in split_ids(files, split, split_scheme, SPLIT_SCHEMES[split_scheme], seed + digit, 0.8):
+                self.sources.append(files[rec_id])
+                self.samples.append(Sample(len(self.sources) - 1, (), digit))
+        if not self.samples:
+            raise DatasetNotFoundError(
+                self.name,
+                self.root,
+                f"no scale{scale} recordings fall in the {split!r} split ({split_scheme!r} scheme)",
+            )
+        self._prepare()
