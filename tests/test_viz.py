@@ -151,3 +151,55 @@ def test_frames_plot_from_table_spec(tmp_path):
     spec = gesture_spec(plots=["frames"])
     _, paths = build_table(spec, tmp_path / "sweep", tmp_path / "out", dataset=TinyEventDataset())
     assert paths["frames"].name == "gesture_frames.png" and png_size(paths["frames"])[0] > 0
+
+
+def test_record_membrane_follows_the_liaf_equations():
+    """U^t = I^t + alpha (1 - S^{t-1}) U^{t-1}, S^t = [U^t > theta] (hard reset to 0, paper.md §3.2)."""
+    import torch
+
+    from liafnet.layers import DenseLIAF
+
+    torch.manual_seed(0)
+    layer = DenseLIAF(4, 6, norm="none")
+    inputs = torch.randn(9, 2, 4)
+    record = viz.record_membrane(layer, inputs)
+    assert record.name == "neuron" and record.u.shape == (9, 6) and not record.spiking
+    with torch.no_grad():
+        synaptic = layer.linear(inputs)[:, 0].numpy()
+        alpha = float(layer.neuron.alpha())
+    expected = np.zeros_like(synaptic)
+    expected[0] = synaptic[0]
+    for t in range(1, 9):
+        expected[t] = synaptic[t] + alpha * (expected[t - 1] <= 0.5) * expected[t - 1]
+    np.testing.assert_allclose(record.u, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(record.spikes, (expected > 0.5).astype(np.float32))
+    assert 0 < record.spikes.sum() < record.spikes.size  # the example does fire, and not always
+
+
+def test_record_membrane_layer_choice_and_errors():
+    import torch
+
+    from liafnet.layers import ConvLIF
+
+    model = torch.nn.Sequential(ConvLIF(2, 3, 3, padding=1), ConvLIF(3, 2, 3, padding=1))
+    inputs = (torch.rand(5, 1, 2, 6, 6) < 0.3).float()
+    record = viz.record_membrane(model, inputs, layer="1.neuron")
+    assert record.spiking and record.u.shape == (5, 2 * 6 * 6) and record.unit_shape == (2, 6, 6)
+    assert record.unit_name(37) == "channel 1 at (0, 1)"
+    assert model.training  # the mode is restored
+    with pytest.raises(ValueError, match=r"no LIAF neuron layer named 'head'.*0.neuron"):
+        viz.record_membrane(model, inputs, layer="head")
+    with pytest.raises(ValueError, match="no LIAF/LIF neuron layer"):
+        viz.record_membrane(torch.nn.Linear(2, 2), torch.zeros(1, 2))
+
+
+def test_membrane_traces_plot(tmp_path):
+    import torch
+
+    from liafnet.layers import DenseLIAF
+
+    torch.manual_seed(1)
+    record = viz.record_membrane(DenseLIAF(4, 6, norm="none"), torch.randn(12, 1, 4))
+    path = viz.plot_membrane_traces(record, tmp_path / "membrane.png", units=3)
+    assert png_size(path) == (800, 550)
+    assert distinct_colours(path) > 50

@@ -919,7 +919,7 @@ def sweep_grid(params: Mapping[str, Any], overrides: Sequence[str]) -> dict[str,
     return grid
 
 
-def compose_table_config(overrides: Sequence[str], config_dir: str | os.PathLike = CONF_DIR):
+def compose_train_config(overrides: Sequence[str], config_dir: str | os.PathLike = CONF_DIR):
     """Compose ``train.yaml`` like the sweep did (sweeps collapsed to their first value)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -955,7 +955,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from omegaconf import OmegaConf
 
-    cfg = compose_table_config(args.overrides, args.config_dir)
+    cfg = compose_train_config(args.overrides, args.config_dir)
     if args.check_data:
         root = OmegaConf.select(cfg, "data.root")
         present = root is not None and Path(root).is_dir() and any(Path(root).iterdir())
