@@ -31,6 +31,15 @@ test: install  ## run the whole test suite
 test-fast: install  ## unit tests only (skips tests marked slow)
 	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow"
 
+data-mnist_dvs: install  ## download MNIST-DVS (IMSE-CNM zips) into data/mnist_dvs
+	$(PY) -m liafnet.data.download mnist_dvs --root data/mnist_dvs
+
+data-cifar10_dvs: install  ## download CIFAR10-DVS (figshare zips, MD5-checked) into data/cifar10_dvs
+	$(PY) -m liafnet.data.download cifar10_dvs --root data/cifar10_dvs
+
+data-dvs_gesture: install  ## how to get DVS128 Gesture (manual IBM Box download) into data/DvsGesture
+	$(PY) -m liafnet.data.download dvs_gesture --root data/DvsGesture
+
 clean:  ## remove generated outputs (keeps data/ and .venv/)
 	rm -rf outputs multirun lightning_logs wandb
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from event_fixtures import SHARED_EVENTS, random_events, write_cifar_tree, write_gesture_tree, write_mnist_tree
+from event_fixtures import (
+    CIFAR_CLASSES,
+    SHARED_EVENTS,
+    random_events,
+    write_cifar_tree,
+    write_gesture_tree,
+    write_mnist_tree,
+)
 
 from liafnet.data.aedat import write_aedat
 from liafnet.data.cifar10_dvs import CIFAR10DVS
@@ -284,3 +292,106 @@ def test_cifar_corrupt_cache_entry_is_rebuilt(cifar_tree, tmp_path):
     np.testing.assert_array_equal(data[0][0].numpy(), expected.numpy())
     fresh = CIFAR10DVS(root, "test", time_steps=3, cache_dir=tmp_path / "cache")
     np.testing.assert_array_equal(fresh[0][0].numpy(), expected.numpy())
+
+
+# ---- source="tonic" (tonic's own downloads; skipped without tonic) ------------------------------
+
+
+def test_tonic_gesture_tree(tmp_path):
+    pytest.importorskip("tonic")
+    folder = tmp_path / "DVSGesture"
+    train_dir = folder / "ibmGestureTrain"
+    rng = np.random.default_rng(6)
+    for user in range(1, 11):
+        for cls in range(10):
+            raw = np.zeros((40, 4), dtype=np.int64)
+            raw[:, 0], raw[:, 1] = rng.integers(0, 128, 40), rng.integers(0, 128, 40)
+            raw[:, 2], raw[:, 3] = rng.integers(0, 2, 40), np.sort(rng.integers(1_000, 2_500, 40))  # ms
+            (train_dir / f"user{user:02d}_lab").mkdir(parents=True, exist_ok=True)
+            np.save(train_dir / f"user{user:02d}_lab" / f"{cls}.npy", raw)
+    (folder / "ibmGestureTrain.tar.gz").write_bytes(b"")
+    data = DVSGesture(tmp_path, "train", time_steps=4, dt_us=500_000, binary=False, source="tonic")
+    assert len(data) == 100 and sorted(set(data.targets)) == list(range(10))
+    frames, label = data[0]
+    assert frames.shape == (4, 2, 32, 32) and label == 0
+    assert frames.sum() == 40  # the events span < 1.5 s (t in ms x 1000), the window 2 s
+    with pytest.raises(DatasetNotFoundError, match="ibmGestureTest.tar.gz present: False"):
+        DVSGesture(tmp_path, "test", time_steps=4, source="tonic")
+
+
+def test_tonic_cifar10_tree(tmp_path, monkeypatch):
+    pytest.importorskip("tonic")
+    from liafnet.data import tonic_source
+
+    folder = tmp_path / "CIFAR10DVS"
+    for name in CIFAR_CLASSES:
+        (folder / name).mkdir(parents=True)
+        for i in range(100):
+            (folder / name / f"cifar10_{name}_{i}.aedat4").write_bytes(b"")
+    (folder / "CIFAR10DVS.zip").write_bytes(b"")
+    events = random_events(np.random.default_rng(7), 50)
+    monkeypatch.setattr(tonic_source, "read_aedat4", lambda path: events)  # AEDAT4 is not synthesised
+    data = CIFAR10DVS(tmp_path, "test", time_steps=2, resolution=128, source="tonic")
+    assert len(data) == 1000 and data.targets[:100] == [0] * 100
+    np.testing.assert_array_equal(data[0][0].numpy(), events_to_frames(events, (128, 128, 2), 2, binary=True))
+    with pytest.raises(DatasetNotFoundError, match="no recordings fall in the 'train' split"):
+        CIFAR10DVS(tmp_path, "train", time_steps=2, source="tonic")  # ids 0-99 are all test ids
+
+
+# ---- configs and downloads --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, writer, root_name",
+    [
+        ("dvs_gesture", write_gesture_tree, "DvsGesture"),
+        ("mnist_dvs", write_mnist_tree, "m"),
+        ("cifar10_dvs", write_cifar_tree, "c"),
+    ],
+)
+def test_data_configs_build_datasets_matching_their_spec(tmp_path, name, writer, root_name):
+    hydra_utils = pytest.importorskip("hydra.utils")
+    from omegaconf import OmegaConf
+
+    writer(tmp_path / root_name, np.random.default_rng(8))
+    data = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "data" / f"{name}.yaml")
+    cfg = OmegaConf.create({"data": data, "paths": {"data_dir": str(tmp_path), "cache_dir": str(tmp_path / "cache")}})
+    cfg.data.root = str(tmp_path / root_name)
+    spec = cfg.data.spec
+    test = hydra_utils.instantiate(cfg.data.datamodule.dataset)(split="test")
+    train = hydra_utils.instantiate(cfg.data.datamodule.dataset)(
+        split="train", **cfg.data.datamodule.get("train_kwargs", {})
+    )
+    assert tuple(test[0][0].shape) == (spec.time_steps, spec.channels, spec.height, spec.width)
+    assert tuple(train[0][0].shape) == tuple(test[0][0].shape)
+    assert max(train.targets) < spec.num_classes and len(train.classes) == spec.num_classes
+
+
+def test_download_verifies_md5_and_extracts_either_zip_layout(tmp_path):
+    import hashlib
+    import zipfile
+
+    from liafnet.data.download import download, extract_into
+
+    for inner, prefix in (("flat", ""), ("nested", "bird/")):
+        archive = tmp_path / f"{inner}.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr(f"{prefix}cifar10_bird_0.aedat", b"#!AER-DAT2.0\r\n")
+        md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+        fetched = download(archive.as_uri(), tmp_path / "downloads" / f"{inner}.zip", md5)
+        extract_into(fetched, tmp_path / inner, "bird")
+        assert (tmp_path / inner / "bird" / "cifar10_bird_0.aedat").is_file()
+    with pytest.raises(ValueError, match="does not match the published"):
+        download(archive.as_uri(), tmp_path / "downloads" / "bad.zip", "0" * 32)
+    assert not list((tmp_path / "downloads").glob("bad.zip*"))
+
+
+def test_dvs_gesture_download_prints_instructions_or_finds_copy(tmp_path, capsys):
+    from liafnet.data.download import main
+
+    assert main(["dvs_gesture", "--root", str(tmp_path / "DvsGesture")]) == 0
+    out = capsys.readouterr().out
+    assert "IBM Box" in out and "8a5c71fb11e24e5ca5b11866ca6c00a1" in out and str(tmp_path / "DvsGesture") in out
+    write_gesture_tree(tmp_path / "DvsGesture", np.random.default_rng(9))
+    main(["dvs_gesture", "--root", str(tmp_path / "DvsGesture")])
+    assert "DVS Gesture found" in capsys.readouterr().out
