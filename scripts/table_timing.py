@@ -1,0 +1,165 @@
+"""Estimate how long each paper table takes to run, from measured training-step times.
+
+Builds every model family for each table's frame layout (``liafnet.models.build_model``, default
+options), times a few training steps (forward, mean readout, cross-entropy, backward, Adam) and
+evaluation steps on random binary frames, and scales them to a whole run. Data loading is not
+included (frames come from the on-disk cache), so real runs take somewhat longer. Needs only torch::
+
+    PYTHONPATH=src python scripts/table_timing.py                 # all tables, on cuda if present
+    PYTHONPATH=src python scripts/table_timing.py --layouts dvs_gesture --json timing.json
+
+When a batch does not fit in memory it is halved until it does; the table says which batch ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from liafnet.data.spec import DataSpec
+from liafnet.models import FAMILIES, build_model
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One table's data shape, split sizes (datasets.md) and epochs (paper.md §5, authors' code)."""
+
+    table: str
+    spec: DataSpec
+    batch: int
+    n_train: int
+    n_eval: int  # validation + test samples per run
+    epochs: int
+
+
+SETTINGS = {
+    "dvs_gesture": Setting("gesture", DataSpec("events", 11, "dvs_gesture", 60, 2, 32, 32), 32,
+                           n_train=1176, n_eval=288 + 118, epochs=110),  # 4,000 iterations x 32
+    "cifar10_dvs": Setting("cifar10_dvs", DataSpec("events", 10, "cifar10_dvs", 10, 2, 42, 42), 32,
+                           n_train=9000, n_eval=1000 + 900, epochs=100),
+    "mnist_dvs": Setting("mnist_dvs", DataSpec("events", 10, "mnist_dvs", 50, 2, 128, 128), 16,
+                         n_train=8000, n_eval=2000 + 800, epochs=30),
+    "synthetic": Setting("smoke", DataSpec("events", 6, "synthetic", 16, 2, 16, 16), 16,
+                         n_train=720, n_eval=180, epochs=1),
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(model, spec: DataSpec, batch: int, device: torch.device, steps: int) -> tuple[float, float]:
+    """Seconds per training step and per evaluation step (median of ``steps`` after warm-up)."""
+    frames = (torch.rand(spec.time_steps, batch, spec.channels, spec.height, spec.width, device=device) < 0.05)
+    frames = frames.float()
+    target = torch.randint(0, spec.num_classes, (batch,), device=device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def train_step():
+        optimiser.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(frames).mean(0), target)
+        loss.backward()
+        optimiser.step()
+
+    def eval_step():
+        with torch.no_grad():
+            model(frames).mean(0).argmax(-1)
+
+    times = {}
+    for name, step, mode in (("train", train_step, True), ("eval", eval_step, False)):
+        model.train(mode)
+        step()  # warm-up: cuDNN autotuning, allocator growth
+        measured = []
+        for _ in range(steps):
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            measured.append(time.perf_counter() - start)
+            if measured[-1] > 5.0:  # slow cells: a couple of steps are enough
+                break
+        times[name] = sorted(measured)[len(measured) // 2]
+    return times["train"], times["eval"]
+
+
+def measure(layout: str, family: str, device: torch.device, steps: int) -> dict:
+    setting = SETTINGS[layout]
+    batch = setting.batch
+    while True:
+        try:
+            torch.manual_seed(0)
+            model = build_model(family, setting.spec).to(device)
+            train_s, eval_s = time_steps(model, setting.spec, batch, device, steps)
+            break
+        except torch.OutOfMemoryError:
+            model = None
+            torch.cuda.empty_cache()
+            if batch == 1:
+                return {"layout": layout, "family": family, "error": "out of memory at batch 1"}
+            batch //= 2
+    params = sum(p.numel() for p in model.parameters())
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    del model
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    epoch_s = math.ceil(setting.n_train / batch) * train_s + math.ceil(setting.n_eval / batch) * eval_s
+    return {"layout": layout, "table": setting.table, "family": family, "params": params, "batch": batch,
+            "train_step_s": train_s, "eval_step_s": eval_s, "epoch_s": epoch_s, "epochs": setting.epochs,
+            "run_s": epoch_s * setting.epochs, "peak_gib": peak}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layouts", nargs="+", default=["dvs_gesture", "cifar10_dvs", "mnist_dvs"],
+                        choices=sorted(SETTINGS))
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per cell, for the table total")
+    parser.add_argument("--json", help="also write the measurements here")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device: {name}; torch {torch.__version__}; fp32; data loading not included", flush=True)
+    results = []
+    print("| table | model | params | batch | train step | epoch | epochs | run | peak GPU memory |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for layout in args.layouts:
+        total = 0.0
+        for family in args.families:
+            row = measure(layout, family, device, args.steps)
+            results.append(row)
+            if "error" in row:
+                print(f"| {SETTINGS[layout].table} | {family} | | | {row['error']} | | | | |", flush=True)
+                continue
+            total += row["run_s"] * args.seeds
+            peak = f"{row['peak_gib']:.1f} GiB" if row["peak_gib"] is not None else ""
+            print(f"| {row['table']} | {family} | {row['params']:,} | {row['batch']} | "
+                  f"{row['train_step_s'] * 1e3:.0f} ms | {_duration(row['epoch_s'])} | {row['epochs']} | "
+                  f"{_duration(row['run_s'])} | {peak} |", flush=True)
+        print(f"| {SETTINGS[layout].table} | **all x {args.seeds} seeds** | | | | | | **{_duration(total)}** | |",
+              flush=True)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"device": name, "torch": torch.__version__, "settings":
+                       {k: asdict(v) | {"spec": asdict(v.spec)} for k, v in SETTINGS.items()},
+                       "results": results}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
