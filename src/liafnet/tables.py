@@ -433,10 +433,8 @@ class Cell:
         return statistics.stdev(self.values) if len(self.values) > 1 else None
 
     def field_value(self, key: str, agg: str = "mean") -> float | None:
-        values = [v for v in (run.number(key) for run in self.ok_runs) if v is not None]
-        if not values:
-            return None
-        return statistics.fmean(values) if agg == "mean" else math.fsum(values)
+        """``key`` (e.g. params) over the finished runs: their mean or sum."""
+        return field_value(self.ok_runs, key, agg)
 
     @property
     def state(self) -> str | None:
@@ -448,6 +446,13 @@ class Cell:
         if self.n_unfinished:
             return UNFINISHED
         return MISSING
+
+
+def field_value(runs: Iterable[Run], key: str, agg: str = "mean") -> float | None:
+    values = [v for v in (run.number(key) for run in runs) if v is not None]
+    if not values:
+        return None
+    return statistics.fmean(values) if agg == "mean" else math.fsum(values)
 
 
 @dataclass
@@ -465,16 +470,12 @@ class Table:
 
 
 def _ordered(order: Sequence[str], expected: Sequence[str] | None, observed: Iterable[str]) -> list[str]:
-    """The spec's order first, then expected values it omits, then runs outside the grid."""
-    expected_set = set(expected) if expected is not None else set(order)
-    observed = set(observed)
-    wanted = expected_set | observed
-    if expected is None and not order:
-        wanted = observed
-    result = [v for v in order if v in wanted]
-    result += [v for v in (expected or ()) if v not in result]
-    result += sorted(observed - set(result), key=_natural_key)
-    return result
+    """Values to show: the expected ones (the grid's, else the spec's order) and every observed one;
+    the spec's order first, then the grid's, then runs outside the grid, sorted."""
+    observed = sorted(set(observed), key=_natural_key)
+    expected = list(order) if expected is None else list(expected)
+    shown = set(expected) | set(observed)
+    return list(dict.fromkeys(v for v in [*order, *expected, *observed] if v in shown))
 
 
 def _natural_key(value: str) -> tuple:
@@ -637,18 +638,18 @@ def _format_field(value: float | None, spec: FieldSpec) -> Text:
     return Text.plain(f"{value:.3g}")
 
 
+def _counts(cell: Cell, with_ok: bool = False, with_n: bool = False) -> list[str]:
+    """Non-zero run counts of a cell: ``["2 ok", "1 failed", "1 missing"]`` (or ``n=2`` first)."""
+    parts = [f"{cell.n} ok"] if with_ok and cell.n else []
+    parts += [f"n={cell.n}"] if with_n and cell.n else []
+    parts += [f"{count} {label}" for count, label in (
+        (cell.n_failed, FAILED), (cell.n_unfinished, UNFINISHED), (cell.n_missing, MISSING),
+        (cell.n_duplicates, "duplicate")) if count]
+    return parts
+
+
 def _runs_text(cell: Cell) -> str:
-    parts = [f"{count} {label}" for count, label in (
-        (cell.n, "ok"), (cell.n_failed, FAILED), (cell.n_unfinished, UNFINISHED),
-        (cell.n_missing, MISSING), (cell.n_duplicates, "duplicate"))
-        if count]
-    return ", ".join(parts) or MISSING
-
-
-def _counts(cell: Cell, with_n: bool) -> list[str]:
-    counts = [(cell.n, "n=") if with_n else (0, ""), (cell.n_failed, FAILED),
-              (cell.n_unfinished, UNFINISHED), (cell.n_missing, MISSING), (cell.n_duplicates, "duplicate")]
-    return [f"n={c}" if label == "n=" else f"{c} {label}" for c, label in counts if c]
+    return ", ".join(_counts(cell, with_ok=True)) or MISSING
 
 
 def _ours(cell: Cell, digits: int, wide: bool) -> Text:
@@ -657,7 +658,7 @@ def _ours(cell: Cell, digits: int, wide: bool) -> Text:
     if cell.mean is None:
         if not wide or cell.state == MISSING:
             return Text.plain(cell.state or MISSING)
-        return Text.plain(", ".join(_counts(cell, with_n=False)))
+        return Text.plain(", ".join(_counts(cell)))
     stat = format_stat(cell.mean, cell.std, digits)
     extra = _counts(cell, with_n=cell.n > 1) if wide else []
     if not extra:
@@ -687,6 +688,7 @@ class _Column:
     header: str
     cells: list[Text]
     numbers: list[float | None] | None = None  # set for metric columns; summary rows use them
+    unknown: str = MISSING  # what a summary says when the column has no number at all
 
 
 def build_columns(table: Table) -> list[_Column]:
@@ -708,20 +710,17 @@ def build_columns(table: Table) -> list[_Column]:
         for col in table.cols:
             papers = paper_numbers(col)
             header = f"{spec.columns.display(col)} (paper)" if wide else "paper"
-            columns.append(_Column(header, [_paper_text(p, digits) for p in papers], papers))
+            columns.append(_Column(header, [_paper_text(p, digits) for p in papers], papers, PAPER_UNKNOWN))
             if any(p is not None for p in papers):
                 ours = [table.cell(row, col).mean for row in rows]
                 header = f"{spec.columns.display(col)} − paper" if wide else "ours − paper"
                 columns.append(_Column(header, [_diff_text(o, p, digits) for o, p in zip(ours, papers)]))
     for reference in spec.references:
         numbers = [reference.values.get(row) for row in rows]
-        columns.append(_Column(reference.name, [_paper_text(v, digits) for v in numbers], numbers))
+        columns.append(_Column(reference.name, [_paper_text(v, digits) for v in numbers], numbers, PAPER_UNKNOWN))
     for field_spec in spec.fields:
-        values = []
-        for row in rows:
-            cells = [table.cell(row, col) for col in table.cols]
-            merged = Cell(row, None, ok_runs=[run for c in cells for run in c.ok_runs])
-            values.append(merged.field_value(field_spec.key, field_spec.agg))
+        values = [field_value([run for col in table.cols for run in table.cell(row, col).ok_runs],
+                              field_spec.key, field_spec.agg) for row in rows]
         if any(v is not None for v in values):
             columns.append(_Column(field_spec.name, [_format_field(v, field_spec) for v in values]))
     if not wide:
@@ -739,20 +738,19 @@ def _summary_rows(table: Table, columns: list[_Column]) -> list[list[Text]]:
                 continue
             present = [v for v in column.numbers if v is not None]
             if not present:
-                line.append(Text.plain(PAPER_UNKNOWN if "paper" in column.header else MISSING))
+                line.append(Text.plain(column.unknown))
                 continue
             text = _number(statistics.fmean(present), spec.digits)
             suffix = f" ({len(present)}/{len(column.numbers)} rows)" if len(present) < len(column.numbers) else ""
             line.append(Text(text + suffix, f"${text}$" + latex_escape(suffix)))
         summary.append(line)
     if spec.pass_threshold is not None:
-        threshold = _number(spec.pass_threshold, max(0, spec.digits - 1)).rstrip("0").rstrip(".")
         unit = "%" if spec.scale == 100 else ""
-        line = [Text.plain(f"passed (≥ {threshold}{unit})")]
+        line = [Text.plain(f"passed (≥ {spec.pass_threshold:g}{unit})")]
         for column in columns:
             if column.numbers is None:
                 line.append(Text("", ""))
-            elif all(v is None for v in column.numbers) and "paper" in column.header:
+            elif all(v is None for v in column.numbers) and column.unknown == PAPER_UNKNOWN:
                 line.append(Text.plain(PAPER_UNKNOWN))
             else:
                 passed = sum(1 for v in column.numbers if v is not None and v >= spec.pass_threshold)
