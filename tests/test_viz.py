@@ -133,7 +133,7 @@ def test_class_frames_without_targets_and_empty(tmp_path):
     dataset = TinyEventDataset(time_steps=3)
     del dataset.targets
     path = viz.plot_class_frames(dataset, tmp_path / "frames.png", n_frames=4)  # T < n_frames
-    width, height = viz.class_frames_figsize(n_classes=3, n_frames=4)
+    width, height = viz.class_frames_figsize(n_classes=3, n_frames=3)
     assert png_size(path) == (round(width * viz.DPI), round(height * viz.DPI))
     dataset.items = []
     with pytest.raises(ValueError, match="empty"):

@@ -985,12 +985,13 @@ def _frames_dataset(cfg):
     """The table's test split for the frames strip; ``None`` (with a message) if it has no data."""
     from hydra.utils import instantiate
 
-    from liafnet.data.errors import DatasetNotFoundError
-
     try:
-        factory = instantiate(cfg.data.datamodule.dataset)
-        return factory(split="test")
-    except (DatasetNotFoundError, FileNotFoundError) as error:
+        datamodule = instantiate(cfg.data.datamodule, seed=int(cfg.seed))
+        if datamodule.spec.kind != "events":
+            return None
+        datamodule.prepare_data()  # e.g. generates the synthetic dataset on first use
+        return datamodule.dataset_factory(split="test")
+    except FileNotFoundError as error:  # DatasetNotFoundError included
         print(f"frames plot skipped: {error}", file=sys.stderr)
         return None
 

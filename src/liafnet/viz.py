@@ -246,7 +246,8 @@ def _first_index_per_class(dataset) -> dict[int, int]:
 
 
 def class_frames_figsize(n_classes: int, n_frames: int) -> tuple[float, float]:
-    """Figure size in inches for :func:`plot_class_frames` (so callers and tests know the PNG size)."""
+    """Figure size in inches for :func:`plot_class_frames` with ``n_frames`` columns, i.e.
+    ``min(T, n_frames)`` (so callers and tests know the PNG size)."""
     return 1.6 + 1.0 * n_frames, 0.7 + 1.0 * n_classes
 
 
@@ -262,20 +263,17 @@ def plot_class_frames(dataset, path: str | Path, n_frames: int = 8) -> Path:
     labels = sorted(first)
     samples = [np.asarray(dataset[first[label]][0]) for label in labels]
     steps = _frame_indices(samples[0].shape[0], n_frames)
-    fig = Figure(figsize=class_frames_figsize(len(labels), n_frames))
-    axes = fig.subplots(len(labels), n_frames, squeeze=False)
+    fig = Figure(figsize=class_frames_figsize(len(labels), len(steps)))
+    axes = fig.subplots(len(labels), len(steps), squeeze=False)
     for row, (label, frames) in enumerate(zip(labels, samples)):
         rgb = frames_to_rgb(frames)
-        for col in range(n_frames):
+        for col, step in enumerate(steps):
             ax = axes[row][col]
             ax.set_xticks([])
             ax.set_yticks([])
-            if col < len(steps):
-                ax.imshow(rgb[steps[col]], interpolation="nearest")
-                if row == 0:
-                    ax.set_title(f"t = {steps[col]}", fontsize=8)
-            else:
-                ax.set_axis_off()
+            ax.imshow(rgb[step], interpolation="nearest")
+            if row == 0:
+                ax.set_title(f"t = {step}", fontsize=8)
         name = classes[label] if label < len(classes) else str(label)
         axes[row][0].set_ylabel(name.replace("_", " "), rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle("one sample per class (red: ON events, blue: OFF events, magenta: both)", fontsize=10)
