@@ -366,3 +366,68 @@ def test_command_line_composes_the_table_config(tmp_path, capsys):
 def test_command_line_requires_a_table():
     with pytest.raises(SystemExit):
         tables.main(["seed=0"])
+
+
+# ----------------------------------------------------------------------------- end to end
+
+SMOKE = ["seed=0", "logger=csv", "trainer=debug", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+         "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "data=synthetic",
+         "data.spec.time_steps=4"]
+
+
+def _cli(module_or_script: list[str], args: list[str], timeout: int = 600, **kwargs):
+    import subprocess
+    import sys
+
+    from tests.helpers import subprocess_env
+
+    return subprocess.run([sys.executable, *module_or_script, *args], cwd=REPO, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+@pytest.mark.slow
+def test_table_sweep_end_to_end(tmp_path, data_dir):
+    """A two-model grid of the gesture table on synthetic data: sweep, then aggregate with the same
+    overrides; one cell per model, each with a number, plots beside the table."""
+    args = ["table=gesture", "model=liaf,conv3d", f"paths.output_dir={tmp_path}", f"paths.data_dir={data_dir}",
+            *SMOKE]
+    train = _cli(["train.py"], args)
+    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
+    aggregate = _cli(["-m", "liafnet.tables"], args)
+    assert aggregate.returncode == 0, aggregate.stderr[-3000:]
+    rows = md_rows((tmp_path / "tables" / "gesture.md").read_text())
+    assert list(rows) == ["LIAF-Net", "Conv3D"]  # the grid of the command line, in the spec's order
+    for name in rows:
+        assert rows[name]["runs"] == "1 ok" and float(rows[name]["ours"]) >= 0
+    assert rows["LIAF-Net"]["paper"] == "97.6" and rows["Conv3D"]["paper"] == PAPER_UNKNOWN
+    for png in ("gesture_acc_vs_params.png", "gesture_curves.png", "gesture_frames.png"):
+        assert (tmp_path / "tables" / png).stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_killed_cell_shows_in_the_table(tmp_path, data_dir):
+    """SIGKILL a running cell: its metrics.json still says running, and the table says so."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import subprocess_env
+
+    args = ["table=gesture", "model=liaf", f"paths.output_dir={tmp_path}", f"paths.data_dir={data_dir}",
+            *SMOKE, "trainer.max_epochs=1000", "trainer.limit_train_batches=null"]
+    job = subprocess.Popen([sys.executable, "train.py", *args], cwd=REPO, env=subprocess_env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not list((tmp_path / "sweeps" / "gesture").rglob("metrics.json")):
+            assert job.poll() is None and time.monotonic() < deadline, "the job ended or never started"
+            time.sleep(0.5)
+        time.sleep(2)
+    finally:
+        job.send_signal(signal.SIGKILL)
+        job.wait()
+    aggregate = _cli(["-m", "liafnet.tables"], [*args, "--no-plots"])
+    assert aggregate.returncode == 0, aggregate.stderr[-3000:]
+    rows = md_rows((tmp_path / "tables" / "gesture.md").read_text())
+    assert rows["LIAF-Net"]["ours"] == "unfinished" and rows["LIAF-Net"]["runs"] == "1 unfinished"
