@@ -141,3 +141,18 @@ def test_cache_round_trip_stale_and_corrupt(tmp_path):
     assert cache.load(source, config) is None
     with open(entry.with_suffix(".json")) as f:
         assert json.load(f)["config"] == config
+
+
+def test_data_benchmark_quick_mode_runs(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_data.py"
+    spec = importlib.util.spec_from_file_location("bench_data", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "results.json"
+    assert bench.main(["--quick", "--out", str(out), "--markdown", str(tmp_path / "r.md")]) == 0
+    results = json.loads(out.read_text())
+    assert results["events_to_frames"]["ours_total"] == results["events_to_frames"]["events"]
+    assert results["cache"]["samples"] == 24 and "## Data pipeline" in (tmp_path / "r.md").read_text()

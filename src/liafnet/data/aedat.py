@@ -116,25 +116,32 @@ def _read_v2(path: Path, header_end: int, size: int) -> np.ndarray:
             f"{remainder}-byte partial event at byte {header_end + 8 * n_events}",
             stacklevel=3,
         )
-    words = _body_words(path, header_end, 2 * n_events, ">u4").reshape(n_events, 2)
-    address = words[:, 0]
-    foreign = (address & _DVS128_FOREIGN_BITS) != 0
-    if foreign.any():
-        first = int(np.flatnonzero(foreign)[0])
+    # One byte-swapping copy to native order; every later operation is on contiguous native words.
+    words = _body_words(path, header_end, 2 * n_events, ">u4").astype("<u4")
+    address, ts = words[0::2], words[1::2]
+    if np.any(address & _DVS128_FOREIGN_BITS):
+        first = int(np.flatnonzero(address & _DVS128_FOREIGN_BITS)[0])
         raise CorruptFileError(
             path,
             header_end + 8 * first,
             f"address 0x{int(address[first]):08x} has bits 16-30 set: not a DVS128 address "
             f"(DAVIS and other AEDAT 2.0 layouts are not supported) or a corrupt body",
         )
-    keep = (address & _DVS128_SPECIAL) == 0
-    address = address[keep]
-    events = np.empty(address.shape[0], dtype=EVENT_DTYPE)
+    if np.any(address & _DVS128_SPECIAL):
+        keep = np.flatnonzero((address & _DVS128_SPECIAL) == 0)
+        address, ts = address[keep], ts[keep]
     # jAER's DVS128 origin is bottom-left with x mirrored: flip both axes for a top-left origin.
-    events["x"] = (_DVS128_SIZE - 1) - ((address >> 1) & 0x7F).astype(np.int16)
-    events["y"] = (_DVS128_SIZE - 1) - ((address >> 8) & 0x7F).astype(np.int16)
-    events["p"] = (address & 1) == 0
-    events["t"] = words[keep, 1]
+    # 127 - v == v ^ 127 for 7-bit v. Decoded straight into the output fields through one buffer.
+    events = np.empty(address.shape[0], dtype=EVENT_DTYPE)
+    scratch = np.right_shift(address, 1)
+    np.bitwise_and(scratch, 0x7F, out=scratch)
+    np.bitwise_xor(scratch, 0x7F, out=events["x"], casting="unsafe")
+    np.right_shift(address, 8, out=scratch)
+    np.bitwise_and(scratch, 0x7F, out=scratch)
+    np.bitwise_xor(scratch, 0x7F, out=events["y"], casting="unsafe")
+    np.bitwise_and(address, 1, out=scratch)
+    np.equal(scratch, 0, out=events["p"])
+    events["t"] = ts
     return events
 
 
@@ -173,16 +180,21 @@ def _read_v31(path: Path, header_end: int, size: int) -> np.ndarray:
         offset = end
     if not starts:
         return np.empty(0, dtype=EVENT_DTYPE)
-    words = np.concatenate([raw[s : s + 8 * n] for s, n in zip(starts, counts)]).view("<u4").reshape(-1, 2)
-    data = words[:, 0]
-    valid = (data & 1) == 1
-    high = np.repeat(np.asarray(overflows, dtype=np.int64) << 31, counts)
-    data = data[valid]
+    words = np.concatenate([raw[s : s + 8 * n] for s, n in zip(starts, counts, strict=True)]).view("<u4")
+    data, ts = words[0::2], words[1::2]
+    keep = None if np.all(data & 1) else np.flatnonzero(data & 1)  # files from cAER are all valid
+    if keep is not None:
+        data, ts = data[keep], ts[keep]
+    # Decode straight into the output fields (out=): no full-size temporaries besides one buffer.
     events = np.empty(data.shape[0], dtype=EVENT_DTYPE)
-    events["x"] = (data >> 17) & _MAX_COORD_31
-    events["y"] = (data >> 2) & _MAX_COORD_31
-    events["p"] = (data & 2) != 0
-    events["t"] = high[valid] | (words[valid, 1] & 0x7FFF_FFFF).astype(np.int64)
+    np.right_shift(data, 17, out=events["x"], casting="unsafe")  # exactly the 15 x bits remain
+    scratch = np.right_shift(data, 2)
+    np.bitwise_and(scratch, _MAX_COORD_31, out=events["y"], casting="unsafe")
+    np.bitwise_and(data, 2, out=events["p"], casting="unsafe")
+    np.bitwise_and(ts, 0x7FFF_FFFF, out=events["t"], casting="unsafe")
+    if any(overflows):  # t beyond 2**31 µs (~36 min): add each packet's high part
+        high = np.repeat(np.asarray(overflows, dtype=np.int64) << 31, counts)
+        events["t"] |= high if keep is None else high[keep]
     return events
 
 

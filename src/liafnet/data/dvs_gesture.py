@@ -19,7 +19,7 @@ import torch
 
 from liafnet.data.errors import CorruptFileError, DatasetNotFoundError
 from liafnet.data.event_dataset import EventFileDataset, Sample
-from liafnet.data.frames import accumulate, event_pixels, frame_shape
+from liafnet.data.frames import accumulate, event_pixels, frame_shape, time_bins
 
 log = logging.getLogger(__name__)
 
@@ -217,10 +217,9 @@ class DVSGesture(EventFileDataset):
             span = sample.key[1] - sample.key[0] if sample.key else int(rows["t"].max(initial=0)) + 1
             room = span - self.time_steps * self.dt_us
             offset = int(torch.randint(0, room + 1, ()).item()) if room > 0 else 0
-        bins = (rows["t"].astype(np.int64) - offset) // self.dt_us
-        inside = (bins >= 0) & (bins < self.time_steps)
-        pix = rows["pix"][inside].astype(np.int64)
-        return accumulate(bins[inside], pix, self.time_steps, self.frame_shape, self.binary)
+        bins, _, inside = time_bins(rows["t"], self.time_steps, self.dt_us, start_time_us=offset)
+        pix = rows["pix"] if inside is None else rows["pix"][inside]
+        return accumulate(bins, pix.astype(np.int32), self.time_steps, self.frame_shape, self.binary)
 
 
 def _row_dtype(n_pixels: int) -> np.dtype:

@@ -57,30 +57,71 @@ def event_pixels(
     downsample: int = 1,
     out_size: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """Flat index ``(channel * H + y) * W + x`` of each event in a ``[P, H, W]`` frame, and (P, H, W).
+    """Flat int32 index ``(channel * H + y) * W + x`` of each event in a ``[P, H, W]`` frame, and (P, H, W).
 
     Raises ``ValueError`` when an event lies outside ``sensor_size``.
     """
     width, height, _ = (int(v) for v in sensor_size)
     polarities, out_h, out_w = shape = frame_shape(sensor_size, downsample, out_size)
-    x = events["x"].astype(np.int32)
-    y = events["y"].astype(np.int32)
+    x, y = events["x"], events["y"]
     for name, values, upper in (("x", x, width), ("y", y, height)):
-        if values.size and (values.min() < 0 or values.max() >= upper):
+        # Viewed as unsigned, negative coordinates become huge: one max() checks both bounds.
+        unsigned = values.view(np.dtype(values.dtype.str.replace("i", "u"))) if values.dtype.kind == "i" else values
+        if values.size and unsigned.max() >= upper:
             raise ValueError(
                 f"event {name} coordinates span [{values.min()}, {values.max()}], outside the sensor's "
                 f"[0, {upper}); check sensor_size (W, H, P) = {tuple(sensor_size)}"
             )
     if out_size is not None:
-        x = x * out_w // width
-        y = y * out_h // height
+        x = np.multiply(x, out_w, dtype=np.int32) // width
+        y = np.multiply(y, out_h, dtype=np.int32) // height
     elif downsample > 1:
-        x //= downsample
-        y //= downsample
-    pix = y * out_w + x
+        x = np.floor_divide(x, downsample, dtype=np.int32)
+        y = np.floor_divide(y, downsample, dtype=np.int32)
+    # Reads the (possibly strided) fields directly into one int32 buffer, without temporaries.
+    pix = np.multiply(y, out_w, dtype=np.int32)
+    np.add(pix, x, out=pix, casting="unsafe")
     if polarities == 2:
-        pix += events["p"].astype(np.int32) * (out_h * out_w)
+        pix += np.multiply(events["p"], out_h * out_w, dtype=np.int32)
     return pix, shape
+
+
+def _check_binning(n_time_bins, time_window_us, start_time_us) -> None:
+    if n_time_bins is not None and (int(n_time_bins) != n_time_bins or n_time_bins < 1):
+        raise ValueError(f"n_time_bins must be a positive integer, got {n_time_bins}")
+    if time_window_us is not None and (int(time_window_us) != time_window_us or time_window_us < 1):
+        raise ValueError(f"time_window_us must be a positive integer, got {time_window_us}")
+    if time_window_us is None and n_time_bins is None:
+        raise ValueError("give n_time_bins, time_window_us, or both")
+    if time_window_us is None and start_time_us is not None:
+        raise ValueError("start_time_us needs time_window_us; n_time_bins alone spans the events")
+
+
+def _is_sorted(t: np.ndarray) -> bool:
+    return t.size < 2 or bool(np.all(t[1:] >= t[:-1]))
+
+
+def bin_bounds(
+    t: np.ndarray, n_time_bins: int | None = None, time_window_us: int | None = None, start_time_us: int | None = None
+) -> tuple[np.ndarray, int]:
+    """For non-decreasing ``t``: bin k holds events ``bounds[k]:bounds[k+1]``; returns (bounds, T).
+    Events before ``bounds[0]`` or from ``bounds[T]`` on are outside the sample."""
+    _check_binning(n_time_bins, time_window_us, start_time_us)
+    if t.size == 0:
+        n = n_time_bins or 0
+        return np.zeros(n + 1, dtype=np.int64), n
+    t_min, t_max = int(t[0]), int(t[-1])
+    if time_window_us is None:
+        span = t_max - t_min
+        if span == 0:
+            return np.array([0] + [t.size] * n_time_bins), n_time_bins
+        # Bin k starts at the first t with (t - t0) * T >= k * span, i.e. t >= t0 + ceil(k * span / T).
+        edges = [t_min - (-k * span // n_time_bins) for k in range(1, n_time_bins)]
+        return np.concatenate([[0], np.searchsorted(t, edges), [t.size]]), n_time_bins
+    t0 = t_min if start_time_us is None else int(start_time_us)
+    if n_time_bins is None:
+        n_time_bins = (t_max - t0) // time_window_us + 1 if t_max >= t0 else 0
+    return np.searchsorted(t, t0 + time_window_us * np.arange(n_time_bins + 1, dtype=np.int64)), n_time_bins
 
 
 def time_bins(
@@ -88,43 +129,50 @@ def time_bins(
     n_time_bins: int | None = None,
     time_window_us: int | None = None,
     start_time_us: int | None = None,
-) -> tuple[np.ndarray, int, np.ndarray | None]:
-    """Bin index per timestamp, the number of bins T, and the mask of events inside the sample
-    (``None`` when all are inside). See the module docstring for the rule."""
-    t = np.asarray(t, dtype=np.int64)
-    if n_time_bins is not None and (int(n_time_bins) != n_time_bins or n_time_bins < 1):
-        raise ValueError(f"n_time_bins must be a positive integer, got {n_time_bins}")
+) -> tuple[np.ndarray, int, np.ndarray | slice | None]:
+    """Bin index of each event inside the sample, the number of bins T, and which events are inside
+    (a slice or boolean mask over ``t``; ``None`` when all are). See the module docstring for the rule."""
+    t = np.asarray(t)
+    if _is_sorted(t):
+        bounds, n = bin_bounds(t, n_time_bins, time_window_us, start_time_us)
+        bins = np.repeat(np.arange(n), np.diff(bounds))
+        inside = None if bounds[0] == 0 and bounds[-1] == t.size else slice(int(bounds[0]), int(bounds[-1]))
+        return bins, n, inside
+    _check_binning(n_time_bins, time_window_us, start_time_us)
+    t_min, t_max = int(t.min()), int(t.max())
     if time_window_us is None:
-        if n_time_bins is None:
-            raise ValueError("give n_time_bins, time_window_us, or both")
-        if start_time_us is not None:
-            raise ValueError("start_time_us needs time_window_us; n_time_bins alone spans the events")
-        if t.size == 0:
-            return np.empty(0, dtype=np.int64), n_time_bins, None
-        t0, span = t.min(), t.max() - t.min()
+        span = t_max - t_min
         if span == 0:
             return np.zeros(t.shape, dtype=np.int64), n_time_bins, None
-        return np.minimum((t - t0) * n_time_bins // span, n_time_bins - 1), n_time_bins, None
-    if int(time_window_us) != time_window_us or time_window_us < 1:
-        raise ValueError(f"time_window_us must be a positive integer, got {time_window_us}")
-    if t.size == 0 and start_time_us is None:
-        return np.empty(0, dtype=np.int64), n_time_bins or 0, None
-    t0 = t.min() if start_time_us is None else int(start_time_us)
-    bins = (t - t0) // time_window_us
+        return np.minimum((t - t_min) * n_time_bins // span, n_time_bins - 1), n_time_bins, None
+    t0 = t_min if start_time_us is None else int(start_time_us)
     if n_time_bins is None:
-        n_time_bins = int(bins.max()) + 1 if t.size and bins.max() >= 0 else 0
+        n_time_bins = (t_max - t0) // time_window_us + 1 if t_max >= t0 else 0
+    bins = (t - t0) // time_window_us
     inside = (bins >= 0) & (bins < n_time_bins)
-    if inside.all():
-        return bins, n_time_bins, None
-    return bins[inside], n_time_bins, inside
+    return (bins, n_time_bins, None) if inside.all() else (bins[inside], n_time_bins, inside)
 
 
 def accumulate(bins: np.ndarray, pix: np.ndarray, n_time_bins: int, shape, binary: bool) -> np.ndarray:
     """Dense float32 frames ``[T, *shape]`` from per-event bin and flat pixel indices."""
     size = int(np.prod(shape))
-    counts = np.bincount(bins * size + pix, minlength=n_time_bins * size)
+    index = bins.astype(np.int32 if n_time_bins * size < 2**31 else np.int64)
+    index *= size
+    index += pix
+    counts = np.bincount(index, minlength=n_time_bins * size)
     frames = (counts > 0) if binary else counts
     return frames.astype(np.float32).reshape(n_time_bins, *shape)
+
+
+def accumulate_runs(bounds: np.ndarray, pix: np.ndarray, shape, binary: bool) -> np.ndarray:
+    """Dense float32 frames ``[T, *shape]`` where bin k holds ``pix[bounds[k]:bounds[k+1]]``
+    (one small bincount per bin: no per-event bin array)."""
+    size = int(np.prod(shape))
+    frames = np.empty((len(bounds) - 1, size), dtype=np.float32)
+    for k in range(len(bounds) - 1):
+        counts = np.bincount(pix[bounds[k] : bounds[k + 1]], minlength=size)
+        frames[k] = (counts > 0) if binary else counts
+    return frames.reshape(len(bounds) - 1, *shape)
 
 
 def events_to_frames(
@@ -138,10 +186,13 @@ def events_to_frames(
     binary: bool = False,
 ) -> np.ndarray:
     """Float32 frames ``[T, P, H, W]`` from structured events (x, y, p, t); binning in the module doc."""
-    pix, shape = event_pixels(events, sensor_size, downsample, out_size)
-    bins, n_bins, inside = time_bins(events["t"], n_time_bins, time_window_us, start_time_us)
-    if inside is not None:
-        pix = pix[inside]
+    t = events["t"]
+    if _is_sorted(t):  # the usual case: events in file order
+        bounds, _ = bin_bounds(t, n_time_bins, time_window_us, start_time_us)
+        pix, shape = event_pixels(events[bounds[0] : bounds[-1]], sensor_size, downsample, out_size)
+        return accumulate_runs(bounds - bounds[0], pix, shape, binary)
+    bins, n_bins, inside = time_bins(t, n_time_bins, time_window_us, start_time_us)
+    pix, shape = event_pixels(events if inside is None else events[inside], sensor_size, downsample, out_size)
     return accumulate(bins, pix, n_bins, shape, binary)
 
 
