@@ -60,6 +60,8 @@ class _Stub(types.ModuleType):
     __path__: list[str] = []
 
     def __getattr__(self, attr):
+        if attr.startswith("__"):  # __file__, __spec__, ...: behave like a module without them
+            raise AttributeError(attr)
         return type(attr, (), {})
 
 

@@ -40,6 +40,35 @@ def test_real_gesture_label_file():
     assert rows[0][1:] == (53_036_986, 59_508_469) and rows[-1] == (10, 171_367_247, 177_991_967)
 
 
+def test_gesture_dataset_over_the_real_label_file(tmp_path):
+    if not GESTURE_LABELS.is_file():
+        pytest.skip(f"real sample {GESTURE_LABELS} is absent")
+    root = tmp_path / "DvsGesture"
+    root.mkdir()
+    rows, _ = read_labels(GESTURE_LABELS, num_classes=11)
+    parts = [random_events(np.random.default_rng(i), 20, t_start=s, t_span=e - s) for i, (_, s, e) in enumerate(rows)]
+    write_aedat(root / "user01_natural.aedat", np.concatenate(parts), version="3.1")
+    (root / "user01_natural_labels.csv").write_bytes(GESTURE_LABELS.read_bytes())
+    (root / "trials_to_train.txt").write_text("user01_natural.aedat\n")
+    data = DVSGesture(tmp_path, "train", time_steps=500, dt_us=25_000, binary=False)
+    assert len(data) == 12 and data.targets == [label for label, _, _ in rows]
+    assert data.targets.count(7) == 2
+    assert all(data[i][0].sum() == 20 for i in range(12))  # 500 x 25 ms covers every gesture (<= 10.7 s)
+
+
+def test_gesture_reads_each_recording_once(gesture_tree, tmp_path, monkeypatch):
+    from liafnet.data import event_dataset
+
+    reads = []
+    real_read = event_dataset.read_aedat
+    monkeypatch.setattr(event_dataset, "read_aedat", lambda path: reads.append(path) or real_read(path))
+    root, _ = gesture_tree
+    data = DVSGesture(root, "train", time_steps=4, cache_dir=tmp_path / "cache")
+    for i in range(len(data)):
+        data[i]
+    assert len(reads) == 2 and len(set(reads)) == 2  # 2 recordings, 8 samples
+
+
 @pytest.fixture
 def gesture_tree(tmp_path):
     written = write_gesture_tree(tmp_path / "DvsGesture", np.random.default_rng(0))

@@ -64,26 +64,41 @@ def event_pixels(
     width, height, _ = (int(v) for v in sensor_size)
     polarities, out_h, out_w = shape = frame_shape(sensor_size, downsample, out_size)
     x, y = events["x"], events["y"]
-    for name, values, upper in (("x", x, width), ("y", y, height)):
-        # Viewed as unsigned, negative coordinates become huge: one max() checks both bounds.
-        unsigned = values.view(np.dtype(values.dtype.str.replace("i", "u"))) if values.dtype.kind == "i" else values
-        if values.size and unsigned.max() >= upper:
-            raise ValueError(
-                f"event {name} coordinates span [{values.min()}, {values.max()}], outside the sensor's "
-                f"[0, {upper}); check sensor_size (W, H, P) = {tuple(sensor_size)}"
-            )
+    if not _coordinates_fit(events, width, height):
+        for name, values, upper in (("x", x, width), ("y", y, height)):
+            if values.size and (values.min() < 0 or values.max() >= upper):
+                raise ValueError(
+                    f"event {name} coordinates span [{values.min()}, {values.max()}], outside the sensor's "
+                    f"[0, {upper}); check sensor_size (W, H, P) = {tuple(sensor_size)}"
+                )
     if out_size is not None:
         x = np.multiply(x, out_w, dtype=np.int32) // width
         y = np.multiply(y, out_h, dtype=np.int32) // height
     elif downsample > 1:
         x = np.floor_divide(x, downsample, dtype=np.int32)
         y = np.floor_divide(y, downsample, dtype=np.int32)
-    # Reads the (possibly strided) fields directly into one int32 buffer, without temporaries.
-    pix = np.multiply(y, out_w, dtype=np.int32)
-    np.add(pix, x, out=pix, casting="unsafe")
+    # pix = (channel * H + y) * W + x in one int32 buffer, reading the (strided) fields directly.
     if polarities == 2:
-        pix += np.multiply(events["p"], out_h * out_w, dtype=np.int32)
+        pix = np.multiply(events["p"], out_h, dtype=np.int32)
+        np.add(pix, y, out=pix, casting="unsafe")
+    else:
+        pix = y.astype(np.int32)
+    np.multiply(pix, out_w, out=pix)
+    np.add(pix, x, out=pix, casting="unsafe")
     return pix, shape
+
+
+def _coordinates_fit(events: np.ndarray, width: int, height: int) -> bool:
+    """Cheap sufficient test that 0 <= x < width and 0 <= y < height for all events (False means
+    "check exactly"). For ``EVENT_DTYPE`` (x and y adjacent little-endian int16) one OR-reduction of
+    the packed 32-bit (x, y) word bounds both maxima; negative values set bit 15 and fail it."""
+    if events.size == 0:
+        return True
+    if events.dtype.fields is None or events.dtype.descr[:2] != [("x", "<i2"), ("y", "<i2")]:
+        return False
+    packed = events.view(np.uint8).reshape(events.size, events.dtype.itemsize)[:, :4].view("<u4")[:, 0]
+    bits = int(np.bitwise_or.reduce(packed))
+    return (bits & 0xFFFF) < width and (bits >> 16) < height
 
 
 def _check_binning(n_time_bins, time_window_us, start_time_us) -> None:
