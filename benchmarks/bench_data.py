@@ -57,7 +57,9 @@ class _Stub(types.ModuleType):
     """Stand-in for a heavy module that spikingjelly imports at module level but the timed reader
     never uses; any attribute is a dummy class."""
 
-    __path__: list[str] = []
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.__path__ = []  # a package, so submodule imports reach the stubbing loop
 
     def __getattr__(self, attr):
         if attr.startswith("__"):  # __file__, __spec__, ...: behave like a module without them
@@ -214,10 +216,12 @@ def markdown(results: dict) -> str:
     else:
         lines.append(f"| frames | {f['events_to_frames_s'] * 1e3:.1f} ms | {f['tonic']} | |")
     lines += [
-        f"| DVSGesture epoch, {c['samples']} samples x {c['events_per_sample']:,} events | later epoch "
-        f"{c['later_epoch_s']:.2f} s ({c['later_ms_per_sample']:.1f} ms/sample) | first epoch (builds cache) "
-        f"{c['first_epoch_s']:.2f} s; no disk cache {c['no_disk_cache_epoch_s']:.2f} s | "
-        f"{c['first_epoch_s'] / c['later_epoch_s']:.1f}x |",
+        (
+            f"| DVSGesture epoch, {c['samples']} samples x {c['events_per_sample']:,} events | later epoch "
+            f"{c['later_epoch_s']:.2f} s ({c['later_ms_per_sample']:.1f} ms/sample) | first epoch (builds cache) "
+            f"{c['first_epoch_s']:.2f} s; no disk cache {c['no_disk_cache_epoch_s']:.2f} s | "
+            f"{c['first_epoch_s'] / c['later_epoch_s']:.1f}x |"
+        ),
         "",
     ]
     if "identical_events" in r:

@@ -122,6 +122,17 @@ def test_gesture_cache_is_built_once_and_loads_fast(gesture_tree, tmp_path, monk
     assert time.perf_counter() - started < 2.0 and len(frames) == 8
 
 
+def test_gesture_class_names_follow_gesture_mapping(gesture_tree):
+    root, _ = gesture_tree
+    mapping = root / "DvsGesture" / "gesture_mapping.csv"
+    names = [f"g{i}" for i in range(1, 12)]
+    mapping.write_text("action,label\n" + "".join(f"{n},{i}\n" for i, n in enumerate(names, start=1)))
+    assert DVSGesture(root, "train", time_steps=4).classes == names
+    assert DVSGesture(root, "train", time_steps=4, num_classes=11).classes[-1] == "g11"
+    mapping.write_text("action,label\nbroken line\n")
+    assert DVSGesture(root, "train", time_steps=4).classes[0] == "hand_clapping"
+
+
 def test_gesture_missing_data_names_path_and_target(tmp_path):
     with pytest.raises(DatasetNotFoundError, match=r"make data-dvs_gesture") as info:
         DVSGesture(tmp_path / "nowhere", "train", time_steps=4)

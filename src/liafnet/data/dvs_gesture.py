@@ -56,6 +56,20 @@ def read_trial_list(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
+def read_class_names(path: Path) -> list[str]:
+    """Class names ordered by CSV id from ``gesture_mapping.csv`` (``action,label`` rows); the IBM
+    names when the file is absent or unreadable (it only names classes, labels come from the CSVs)."""
+    try:
+        lines = [line.split(",") for line in path.read_text().splitlines()[1:] if line.strip()]
+        by_id = {int(label): name.strip() for name, label in lines}
+        return [by_id[i] for i in range(1, len(by_id) + 1)]
+    except FileNotFoundError:
+        return list(CLASSES)
+    except (OSError, ValueError, KeyError) as err:
+        log.warning("%s is unreadable (%s); using the IBM class names", path, err)
+        return list(CLASSES)
+
+
 def read_labels(
     path: Path, num_classes: int, on_bad_row: str = "raise"
 ) -> tuple[list[tuple[int, int, int]], list[str]]:
@@ -137,12 +151,14 @@ class DVSGesture(EventFileDataset):
         self.random_crop = random_crop
         self.sensor_size = tuple(int(v) for v in sensor_size)
         self.frame_shape = frame_shape(self.sensor_size, downsample)  # (P, H, W), validates both
-        self.classes = list(CLASSES[:num_classes])
         self.source = source
         if source == "original":
             self._discover_original(Path(root), num_classes)
+            names = read_class_names(self.root / "gesture_mapping.csv")
+            self.classes = (names if len(names) >= num_classes else list(CLASSES))[:num_classes]
         else:
             self._discover_tonic(Path(root))
+            self.classes = list(CLASSES[:num_classes])
         self._prepare()
 
     # -- discovery -------------------------------------------------------------------------------
@@ -197,11 +213,17 @@ class DVSGesture(EventFileDataset):
         """All segments' events, concatenated: µs since the segment start and the flat pixel index."""
         pix, shape = event_pixels(events, self.sensor_size, self.downsample)
         t = events["t"]
+        ordered = t.size < 2 or bool(np.all(t[1:] >= t[:-1]))
         rows = np.empty(0, dtype=_row_dtype(int(np.prod(shape))))
         chunks, parts, first = [], {}, 0
         for key in keys:
             start, end = key if key else (int(t.min()) if t.size else 0, int(t.max()) + 1 if t.size else 1)
-            inside = np.flatnonzero((t >= start) & (t < end))
+            if end - start >= 2**31:
+                raise ValueError(f"segment [{start}, {end}) is longer than 2**31 µs (35 min), too long for a gesture")
+            if ordered:
+                inside = np.arange(*np.searchsorted(t, [start, end]))
+            else:
+                inside = np.flatnonzero((t >= start) & (t < end))
             chunk = np.empty(inside.size, dtype=rows.dtype)
             chunk["t"] = t[inside] - start
             chunk["pix"] = pix[inside]
