@@ -1,0 +1,184 @@
+"""Layers: LIAF/LIF conv and dense layers, BN placements, LIAF-RNN, ConvLSTM, time folding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from liafnet.layers import (
+    ConvLIAF,
+    ConvLIF,
+    ConvLSTM,
+    ConvLSTMCell,
+    DenseLIAF,
+    DenseLIF,
+    RecurrentLIAF,
+    TimeDistributed,
+)
+from liafnet.neurons import NeuronParams, liaf_multistep, neuron_config, neuron_step
+
+
+def _grads(module: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    grad_out = torch.randn(y.shape, generator=torch.Generator().manual_seed(5), dtype=y.dtype)
+    params = [p for p in module.parameters() if p.requires_grad]
+    return torch.autograd.grad(y, [x, *params], grad_out)
+
+
+@pytest.mark.parametrize("pool_order", ("after", "before"))
+@pytest.mark.parametrize("norm", ("synaptic", "none"))
+@pytest.mark.parametrize("spiking", (False, True))
+@pytest.mark.parametrize("decay_per", ("layer", "channel"))
+def test_conv_layer_fused_equals_reference(pool_order, norm, spiking, decay_per):
+    layers = []
+    for impl in ("fused", "reference"):
+        torch.manual_seed(0)
+        neuron = neuron_config(spiking=spiking, impl=impl, decay_per=decay_per)
+        layers.append(ConvLIAF(2, 4, 3, neuron=neuron, padding=1, pool=2, pool_order=pool_order, norm=norm).double())
+    x = (torch.rand(4, 2, 2, 6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64) < 0.5)
+    x = x.double().requires_grad_()
+    outputs = [layer(x) for layer in layers]
+    assert outputs[0].shape == (4, 2, 4, 3, 3)
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=1e-10)
+    for a, b in zip(_grads(layers[0], x, outputs[0]), _grads(layers[1], x, outputs[1])):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+def test_conv_norm_is_shared_over_time_and_batch():
+    """Synaptic BN = the authors' BatchNorm3d over [B, C, T, H, W]."""
+    torch.manual_seed(0)
+    layer = ConvLIAF(2, 3, 3, padding=1)
+    x = torch.randn(5, 4, 2, 6, 6)
+    y = layer(x)
+    z = layer.conv(x.flatten(0, 1)).unflatten(0, (5, 4))  # [T, B, C, H, W]
+    bn3d = nn.BatchNorm3d(3)
+    expected_input = bn3d(z.permute(1, 2, 0, 3, 4)).permute(2, 0, 1, 3, 4)
+    expected = liaf_multistep(expected_input, layer.neuron.alpha(), layer.neuron.params)
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_membrane_norm_normalises_the_potential_each_step():
+    torch.manual_seed(0)
+    layer = DenseLIAF(3, 4, norm="membrane")
+    x = torch.randn(6, 8, 3)
+    y = layer(x)
+    bn = nn.BatchNorm1d(4)  # same initial affine as the layer's; training mode uses batch statistics
+    drive, state, expected = layer.linear(x), None, []
+    for drive_t in drive:
+        out, state = neuron_step(bn(drive_t if state is None else drive_t + state.v), layer.neuron.alpha(),
+                                 layer.neuron.params)
+        expected.append(out)
+    torch.testing.assert_close(y, torch.stack(expected))
+
+
+def test_dense_time_norm_uses_time_as_channels():
+    torch.manual_seed(0)
+    layer = DenseLIAF(5, 6, time_steps=4, dense_norm="time")
+    assert isinstance(layer.norm, nn.BatchNorm1d) and layer.norm.num_features == 4
+    x = torch.randn(4, 3, 5)
+    y = layer(x)
+    z = layer.linear(x)
+    normalised = (z - z.mean(dim=(1, 2), keepdim=True)) / torch.sqrt(z.var(dim=(1, 2), unbiased=False, keepdim=True) + 1e-5)
+    torch.testing.assert_close(y, liaf_multistep(normalised, layer.neuron.alpha(), layer.neuron.params),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="T=4.*got T=3.*model.dense_norm"):
+        layer(torch.randn(3, 3, 5))
+
+
+@pytest.mark.parametrize("dense_norm", ("time", "feature", "none"))
+def test_dense_layer_fused_equals_reference(dense_norm):
+    layers = []
+    for impl in ("fused", "reference"):
+        torch.manual_seed(0)
+        layers.append(DenseLIAF(5, 3, neuron=neuron_config(spiking=False, impl=impl, act="relu"), time_steps=4,
+                                dense_norm=dense_norm).double())
+    x = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=True)
+    outputs = [layer(x) for layer in layers]
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=1e-10)
+    for a, b in zip(_grads(layers[0], x, outputs[0]), _grads(layers[1], x, outputs[1])):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+def test_lif_layers_emit_spikes_and_liaf_layers_analog_values():
+    torch.manual_seed(0)
+    x = torch.randn(5, 3, 2, 8, 8)
+    spikes = ConvLIF(2, 4, 3, padding=1)(x)
+    assert set(spikes.unique().tolist()) == {0.0, 1.0}
+    dense_spikes = DenseLIF(10, 7, time_steps=5)(torch.randn(5, 3, 10))
+    assert set(dense_spikes.unique().tolist()) <= {0.0, 1.0} and dense_spikes.sum() > 0
+    analog = ConvLIAF(2, 4, 3, padding=1)(x)
+    assert analog.unique().numel() > 50
+
+
+def test_decay_parameters():
+    layer = ConvLIAF(2, 4, 3, neuron=neuron_config(spiking=False, decay_per="channel"))
+    assert layer.neuron.decay_logit.shape == (4, 1, 1)
+    assert torch.allclose(layer.neuron.alpha(), torch.sigmoid(torch.tensor(0.5)))
+    fixed = ConvLIAF(2, 4, 3, neuron=neuron_config(spiking=False, decay="fixed", decay_alpha=0.3))
+    assert not any("decay" in name for name, _ in fixed.named_parameters())
+    assert fixed.neuron.alpha().item() == pytest.approx(0.3)
+    layer(torch.randn(3, 2, 2, 5, 5)).sum().backward()
+    assert layer.neuron.decay_logit.grad is not None and layer.neuron.decay_logit.grad.abs().sum() > 0
+
+
+def test_bad_options_name_the_key():
+    with pytest.raises(ValueError, match="model.norm"):
+        ConvLIAF(2, 4, 3, norm="layer")
+    with pytest.raises(ValueError, match="model.pool_order"):
+        ConvLIAF(2, 4, 3, pool_order="middle")
+    with pytest.raises(ValueError, match="model.dense_norm"):
+        DenseLIAF(2, 4, dense_norm="batch")
+    with pytest.raises(ValueError, match="time-first"):
+        ConvLIAF(2, 4, 3)(torch.randn(2, 2, 5, 5))
+
+
+def test_time_distributed_equals_per_step():
+    conv = nn.Conv2d(2, 3, 3)
+    x = torch.randn(4, 2, 2, 6, 6)
+    torch.testing.assert_close(TimeDistributed(conv)(x), torch.stack([conv(x_t) for x_t in x]))
+
+
+def test_recurrent_liaf_equations():
+    torch.manual_seed(0)
+    layer = RecurrentLIAF(4, 3).double()
+    x = torch.randn(6, 2, 4, dtype=torch.float64)
+    y = layer(x)
+    assert y.shape == (6, 2, 3)
+    w_x, b, w_v = layer.input.weight, layer.input.bias, layer.recurrent.weight
+    alpha, p = layer.neuron.alpha(), NeuronParams()
+    v, expected = torch.zeros(2, 3, dtype=torch.float64), []
+    for x_t in x:
+        u = x_t @ w_x.T + b + v @ w_v.T
+        expected.append(torch.selu(u))
+        v = alpha * u * (u <= p.threshold)
+    torch.testing.assert_close(y, torch.stack(expected))
+    y.sum().backward()
+    assert layer.recurrent.weight.grad.abs().sum() > 0
+
+
+def test_recurrent_lif_spikes():
+    layer = RecurrentLIAF(4, 3, neuron=neuron_config(spiking=True))
+    y = layer(torch.randn(5, 2, 4) * 2)
+    assert set(y.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_convlstm_matches_single_conv_formulation():
+    torch.manual_seed(0)
+    layer = ConvLSTM(2, 3, 3).double()
+    cell = layer.cell
+    assert sum(p.numel() for p in cell.parameters()) == (2 + 3) * 4 * 3 * 9 + 4 * 3
+    x = torch.randn(4, 2, 2, 5, 5, dtype=torch.float64)
+    weight = torch.cat([cell.conv_x.weight, cell.conv_h.weight], dim=1)
+    h = c = torch.zeros(2, 3, 5, 5, dtype=torch.float64)
+    expected = []
+    for x_t in x:
+        gates = nn.functional.conv2d(torch.cat([x_t, h], dim=1), weight, cell.conv_x.bias, padding=1)
+        i, f, o, g = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        expected.append(h)
+    torch.testing.assert_close(layer(x), torch.stack(expected))
+    h1, (h1_again, c1) = ConvLSTMCell.forward(cell, x[0])
+    torch.testing.assert_close(h1, expected[0])
+    with pytest.raises(ValueError, match="odd kernel"):
+        ConvLSTMCell(2, 3, 4)

@@ -1,0 +1,171 @@
+"""Neuron core: the fused multi-step kernel equals the per-step autograd reference for every option."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from liafnet.neurons import (
+    SELU,
+    Gaussian,
+    LeakyReLU,
+    NeuronParams,
+    Rectangle,
+    ReLU,
+    liaf_multistep,
+    liaf_multistep_reference,
+    liaf_step,
+    lif_step,
+    neuron_config,
+)
+
+ACTS = {"selu": SELU(), "relu": ReLU(), "leaky_relu": LeakyReLU(0.2)}
+SURROGATES = {"rect": Rectangle(), "rect_narrow": Rectangle(centre=0.3, half_width=0.2, height=2.0),
+              "gauss": Gaussian()}
+
+
+def _inputs(seed: int, per_channel: bool, learnable: bool):
+    generator = torch.Generator().manual_seed(seed)
+    # T=5, B=2, C=3, 2x2: a few neurons cross the threshold, most steps do not.
+    x = (0.6 * torch.randn(5, 2, 3, 2, 2, generator=generator, dtype=torch.float64) + 0.3).requires_grad_()
+    shape = (3, 1, 1) if per_channel else ()
+    d = (0.5 + 0.3 * torch.randn(shape, generator=generator, dtype=torch.float64)).requires_grad_(learnable)
+    return x, d
+
+
+def _compare(p: NeuronParams, per_channel: bool, learnable: bool, seed: int = 0) -> None:
+    x, d = _inputs(seed, per_channel, learnable)
+    alpha = torch.sigmoid(d) if learnable else torch.full(d.shape, 0.3, dtype=torch.float64)
+    fused = liaf_multistep(x, alpha, p)
+    reference = liaf_multistep_reference(x, alpha, p)
+    torch.testing.assert_close(fused, reference, rtol=0, atol=1e-10)
+    grad_out = torch.randn(fused.shape, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    wrt = (x, d) if learnable else (x,)
+    grads_fused = torch.autograd.grad(fused, wrt, grad_out, retain_graph=True)
+    grads_reference = torch.autograd.grad(reference, wrt, grad_out)
+    for fused_grad, reference_grad in zip(grads_fused, grads_reference):
+        torch.testing.assert_close(fused_grad, reference_grad, rtol=0, atol=1e-10)
+    # The comparison must exercise the dynamics: some neurons fire and reset, some do not.
+    spikes = liaf_multistep(x.detach(), alpha.detach(), p._replace(output="spike"))
+    assert 0 < spikes.sum() < spikes.numel()
+
+
+# Analog (LIAF) options: output mode x activation x clamp x fire test x reset x reset gradient x beta.
+ANALOG_GRID = list(itertools.product(("ntr", "tr"), ACTS, (False, True), (False, True), ("hard", "soft"),
+                                     (True, False), (0.0, 0.05)))
+
+
+@pytest.mark.parametrize("output,act,clamp,fire_ge,reset,detach,beta", ANALOG_GRID)
+def test_fused_equals_reference_liaf(output, act, clamp, fire_ge, reset, detach, beta):
+    p = NeuronParams(output=output, act=ACTS[act], clamp=clamp, fire_ge=fire_ge, reset=reset,
+                     detach_reset=detach, beta=beta, v_reset=0.0 if reset == "soft" else -0.1,
+                     surrogate=Gaussian() if detach else Rectangle())
+    _compare(p, per_channel=False, learnable=True)
+
+
+# Spiking (LIF) options and the decay variants: surrogate x reset x reset gradient x v_reset x decay form.
+SPIKE_GRID = list(itertools.product(SURROGATES, ("hard", "soft"), (True, False), (0.0, 0.1),
+                                    ("layer", "channel", "fixed")))
+
+
+@pytest.mark.parametrize("surrogate,reset,detach,v_reset,decay", SPIKE_GRID)
+def test_fused_equals_reference_lif(surrogate, reset, detach, v_reset, decay):
+    p = NeuronParams(output="spike", surrogate=SURROGATES[surrogate], reset=reset, detach_reset=detach,
+                     v_reset=v_reset, threshold=0.4)
+    _compare(p, per_channel=decay == "channel", learnable=decay != "fixed", seed=3)
+
+
+@pytest.mark.parametrize("decay", ("layer", "channel"))
+@pytest.mark.parametrize("act", ACTS)
+def test_fused_equals_reference_decay_shapes(decay, act):
+    _compare(NeuronParams(act=ACTS[act]), per_channel=decay == "channel", learnable=True, seed=7)
+
+
+def test_single_step_and_float32():
+    x = torch.randn(1, 4, 3, requires_grad=True)
+    y = liaf_multistep(x, torch.tensor(0.6), NeuronParams())
+    torch.testing.assert_close(y, torch.selu(x))
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(grad, torch.autograd.grad(torch.selu(x).sum(), x)[0])
+
+
+def test_authors_recurrence_by_hand():
+    """U^t = alpha U^{t-1} (1 - S^{t-1}) + I^t, S = [U > 0.5], Y = selu(U) (authors' early code)."""
+    x = torch.tensor([[0.3], [0.4], [0.1], [0.7]], dtype=torch.float64)
+    alpha = 0.6
+    u, expected = [], []
+    previous = None
+    for x_t in x[:, 0].tolist():
+        current = x_t if previous is None else alpha * previous * (previous <= 0.5) + x_t
+        u.append(current)
+        previous = current
+    # 0.3 -> 0.58 (fires) -> 0.1 (reset) -> 0.76
+    assert u == pytest.approx([0.3, 0.58, 0.1, 0.76])
+    y = liaf_multistep(x, torch.tensor(alpha, dtype=torch.float64), NeuronParams())
+    torch.testing.assert_close(y[:, 0], torch.selu(torch.tensor(u, dtype=torch.float64)))
+
+
+def test_spikes_binary_and_liaf_analog():
+    x = torch.randn(8, 16, 10) + 0.4
+    spikes = liaf_multistep(x, torch.tensor(0.6), NeuronParams(output="spike"))
+    assert set(spikes.unique().tolist()) == {0.0, 1.0}
+    analog = liaf_multistep(x, torch.tensor(0.6), NeuronParams())
+    assert analog.unique().numel() > 100  # continuous values, not spikes
+    assert (analog < 0).any()  # SELU keeps negative outputs
+
+
+def test_fire_test_boundary():
+    x = torch.tensor([[0.5]])
+    assert liaf_multistep(x, torch.tensor(0.6), NeuronParams(output="spike")).item() == 0.0
+    assert liaf_multistep(x, torch.tensor(0.6), NeuronParams(output="spike", fire_ge=True)).item() == 1.0
+
+
+def test_step_functions_match_multistep():
+    x = torch.randn(6, 3, 5, dtype=torch.float64) + 0.3
+    alpha = torch.tensor(0.7, dtype=torch.float64)
+    p = NeuronParams(output="tr", reset="soft")
+    state, outputs = None, []
+    for x_t in x:
+        y, state = liaf_step(x_t, state, alpha, p)
+        outputs.append(y)
+    torch.testing.assert_close(torch.stack(outputs), liaf_multistep(x, alpha, p))
+    spikes, _ = lif_step(x[0], None, alpha, p)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_clamp_limits_output():
+    x = torch.randn(5, 50) * 3
+    y = liaf_multistep(x, torch.tensor(0.5), NeuronParams(clamp=True))
+    assert y.min() >= 0 and y.max() <= 1
+
+
+def test_surrogate_shapes():
+    u = torch.tensor([0.0, 0.01, 0.5, 0.99, 1.0, 1.2])
+    assert Rectangle().grad(u, 0.5).tolist() == [0.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    g = Gaussian().grad(torch.tensor([0.7, 1.7]), 0.5)
+    assert g[0].item() == pytest.approx(0.3989, abs=1e-4)
+    assert g[1].item() == pytest.approx(0.3989 * torch.exp(torch.tensor(-0.5)).item(), abs=1e-4)
+
+
+def test_neuron_config_defaults_and_errors():
+    config = neuron_config(spiking=False)
+    assert config.params == NeuronParams()
+    assert config.decay.learnable and config.decay.d0 == 0.5
+    assert neuron_config(spiking=True).params.output == "spike"
+    with pytest.raises(ValueError, match="model.act"):
+        neuron_config(spiking=False, act="tanh")
+    with pytest.raises(ValueError, match="model.act is not an option of LIF"):
+        neuron_config(spiking=True, act="selu")
+    with pytest.raises(ValueError, match="model.threshold must be a number"):
+        neuron_config(spiking=False, threshold="high")
+    with pytest.raises(ValueError, match="model.surrogate_sigma"):
+        neuron_config(spiking=False, surrogate="gaussian", surrogate_sigma=0)
+    with pytest.raises(ValueError, match="model.unknown_key"):
+        neuron_config(spiking=False, unknown_key=1)
+
+
+def test_bad_input_shape():
+    with pytest.raises(ValueError, match="time-first"):
+        liaf_multistep(torch.empty(0, 3), torch.tensor(0.5), NeuronParams())
