@@ -50,7 +50,7 @@ def table(tmp_path):
     return aggregate(TableSpec.from_dict(gesture_spec()), collect_runs(root))
 
 
-@pytest.mark.parametrize("cost", ["params", "macs"])
+@pytest.mark.parametrize("cost", ["params", "ops", "macs"])
 def test_accuracy_vs_cost(table, tmp_path, cost):
     path = viz.plot_accuracy_vs_cost(table, cost, tmp_path / f"{cost}.png")
     assert png_size(path) == (640, 480)
@@ -80,8 +80,8 @@ def test_csv_log_found_without_metrics_json_naming_it(tmp_path):
 def test_plots_beside_the_table_and_empty_sweeps(tmp_path):
     _, paths = build_table(gesture_spec(), tmp_path / "nothing_yet", tmp_path / "out")
     assert {p.name for p in paths.values()} >= {
-        "gesture_acc_vs_params.png", "gesture_acc_vs_macs.png", "gesture_curves.png"}
-    for key in ("params", "macs"):
+        "gesture_acc_vs_params.png", "gesture_acc_vs_ops.png", "gesture_curves.png"}
+    for key in ("params", "ops"):
         assert png_size(paths[key]) == (640, 480)
     assert png_size(paths["curves"]) == (1000, 400)
 
@@ -203,3 +203,15 @@ def test_membrane_traces_plot(tmp_path):
     path = viz.plot_membrane_traces(record, tmp_path / "membrane.png", units=3)
     assert png_size(path) == (800, 550)
     assert distinct_colours(path) > 50
+
+
+def test_ops_are_macs_plus_acs(tmp_path):
+    """Spiking models do accumulates only: on the ops axis they still get a point."""
+    write_run(tmp_path, "lif", model="lif", macs=0, acs=5_000)
+    write_run(tmp_path, "liaf", model="liaf", macs=1_000, acs=200)
+    write_run(tmp_path, "conv3d", model="conv3d", macs=None, acs=None)
+    table = aggregate(TableSpec.from_dict(gesture_spec()), collect_runs(tmp_path))
+    assert viz.cell_cost(table.cell("lif"), "ops") == 5_000
+    assert viz.cell_cost(table.cell("liaf"), "ops") == 1_200
+    assert viz.cell_cost(table.cell("lif"), "macs") == 0
+    assert viz.cell_cost(table.cell("conv3d"), "ops") is None

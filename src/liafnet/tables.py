@@ -288,11 +288,11 @@ class TableSpec:
         if not isinstance(summary, Mapping):
             raise TableSpecError(f"{where}.summary: expected a mapping with mean/pass_threshold")
         fields = tuple(_field(f, f"{where}.fields") for f in spec.get("fields", _DEFAULT_FIELDS))
-        plots = tuple(spec.get("plots", ("params", "macs", "curves")))
-        bad_plots = set(plots) - {"params", "macs", "acs", "curves", "frames"}
+        plots = tuple(spec.get("plots", ("params", "ops", "curves")))
+        bad_plots = set(plots) - {"params", "ops", "macs", "acs", "curves", "frames"}
         if bad_plots:
             raise TableSpecError(
-                f"{where}.plots: unknown {sorted(bad_plots)}; choose from params macs acs curves frames"
+                f"{where}.plots: unknown {sorted(bad_plots)}; choose from params ops macs acs curves frames"
             )
         return cls(
             name=str(spec["name"]),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from liafnet.tables import atomic_write
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 DPI = 100
 COST_LABELS = {
     "params": "parameters",
+    "ops": "operations per sample (MACs + ACs)",
     "macs": "multiply-accumulates per sample",
     "acs": "accumulates per sample",
 }
@@ -71,6 +73,15 @@ def _metric_label(table: "Table") -> str:
 # Table plots
 
 
+def cell_cost(cell, cost: str) -> float | None:
+    """A cell's ``params``, ``macs`` or ``acs`` (mean over its finished runs), or ``ops``: MACs + ACs,
+    so spiking models, whose synaptic work is all accumulates, get a point too."""
+    if cost != "ops":
+        return cell.field_value(cost)
+    parts = [cell.field_value(key) for key in ("macs", "acs")]
+    return None if all(p is None for p in parts) else sum(p or 0.0 for p in parts)
+
+
 def plot_accuracy_vs_cost(table: "Table", cost: str, path: str | Path) -> Path:
     """One point per finished cell: mean metric (± sample std) against ``cost`` (log x), coloured
     by model; the paper's known numbers are dotted horizontal lines in the model's colour."""
@@ -80,8 +91,11 @@ def plot_accuracy_vs_cost(table: "Table", cost: str, path: str | Path) -> Path:
     fig = Figure(figsize=(6.4, 4.8))
     ax = fig.add_subplot()
     points: dict[str, list[tuple[float, float, float]]] = {}
+    unplotted = []
     for cell in table.cells.values():
-        x = cell.field_value(cost)
+        x = cell_cost(cell, cost)
+        if cell.mean is not None and (x is None or x <= 0):
+            unplotted.append(cell.row + (f"/{cell.col}" if cell.col else ""))
         if cell.mean is None or x is None or x <= 0:
             continue
         model = norm(cell.ok_runs[0].lookup("model"))
@@ -107,9 +121,12 @@ def plot_accuracy_vs_cost(table: "Table", cost: str, path: str | Path) -> Path:
         ax.grid(True, which="both", alpha=0.3)
     else:
         _empty(ax, "no finished runs yet")
+    if unplotted:
+        ax.text(0.01, 0.01, f"no {cost} > 0 (not drawn): {', '.join(unplotted)}", transform=ax.transAxes,
+                fontsize=7, color="0.4")
     ax.set_xlabel(f"{COST_LABELS.get(cost, cost)} (log scale)")
     ax.set_ylabel(_metric_label(table))
-    ax.set_title(f"{table.spec.title}: accuracy vs {COST_LABELS.get(cost, cost)}", fontsize=10)
+    ax.set_title(f"{table.spec.title}\naccuracy vs {COST_LABELS.get(cost, cost)}", fontsize=10)
     fig.set_layout_engine("constrained")
     return save_png(fig, path)
 
@@ -189,6 +206,7 @@ def plot_learning_curves(runs: Sequence["Run"], path: str | Path, *, group_key: 
     loss_ax.set_ylabel(loss_key)
     loss_ax.set_title("training loss", fontsize=10)
     acc_ax.set_xlabel("epoch")
+    acc_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     acc_ax.set_ylabel(f"{acc_key} (%)" if scale == 100 else acc_key)
     acc_ax.set_title("validation accuracy", fontsize=10)
     fig.set_layout_engine("constrained")
