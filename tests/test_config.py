@@ -37,8 +37,8 @@ def test_every_data_model_pair_composes_and_validates(make_cfg, data, model):
     assert cfg.model.family == model
     validate_config(cfg)
     OmegaConf.resolve(cfg)  # every interpolation resolves
-    spec = DataSpec(**cfg.data.spec)
-    assert spec.num_classes >= 2
+    if cfg.data.spec.kind == "events":  # text specs are completed from the vocabulary at setup()
+        assert DataSpec(**cfg.data.spec).num_classes >= 2
 
 
 @pytest.mark.parametrize("trainer", TRAINER_OPTIONS)
