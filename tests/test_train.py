@@ -33,7 +33,7 @@ def test_train_writes_metrics_logs_and_checkpoints(make_cfg, tmp_path):
     assert written["samples_per_s"] > 0
     assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     header = (run / "csv" / "metrics.csv").read_text().splitlines()[0]
-    assert "train/loss_step" in header and "val/acc" in header
+    assert "train/loss_epoch" in header and "val/acc" in header and "test/acc" in header
 
 
 def test_failed_run_records_status_and_error(make_cfg, tmp_path):
@@ -59,7 +59,7 @@ def test_seeded_deterministic_runs_are_bit_identical(make_cfg, tmp_path):
         cfg = make_cfg(*TINY, "seed=3", "trainer.deterministic=true", run_dir=tmp_path / name)
         results.append(train(cfg))
     keys = ("test/acc", "val/acc", "params", "macs")
-    assert [r[k] for k in keys] == [results[1][k] for k in keys]
+    assert [results[0][k] for k in keys] == [results[1][k] for k in keys]
     first = (tmp_path / "a" / "csv" / "metrics.csv").read_text()
     second = (tmp_path / "b" / "csv" / "metrics.csv").read_text()
     assert first == second  # every logged loss value, bit for bit
