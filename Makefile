@@ -31,6 +31,9 @@ test: install  ## run the whole test suite
 test-fast: install  ## unit tests only (skips tests marked slow)
 	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow"
 
+data-synthetic: install  ## generate the embedded synthetic dataset (also done on first use)
+	$(PY) -c "from liafnet.data.synthetic import ensure_dataset; print(ensure_dataset('data/synthetic_gesture'))"
+
 data-mnist_dvs: install  ## download MNIST-DVS (IMSE-CNM zips) into data/mnist_dvs
 	$(PY) -m liafnet.data.download mnist_dvs --root data/mnist_dvs
 
@@ -54,6 +57,9 @@ SMOKE_EVENTS := $(SMOKE_COMMON) data=synthetic data.spec.time_steps=4
 SMOKE_BABI := $(SMOKE_COMMON) data.task=1,2 trainer.max_epochs=2
 # Sweep, then aggregate whatever is on disk even if a job failed; the status is the sweep's.
 table_cmd = $(PY) train.py table=$(1) $(2); status=$$?; $(PY) -m liafnet.tables table=$(1) $(2) && exit $$status
+
+table-efficiency: install  ## params, MACs/ACs, synops, energy of every model x event dataset (no data needed)
+	$(PY) -m liafnet.profile --table outputs/tables/efficiency
 
 table-gesture table-cifar10_dvs table-mnist_dvs: install  ## a paper table: its sweep, then tables + plots
 	$(call table_cmd,$(@:table-%=%),$(TABLE_ARGS))
