@@ -215,3 +215,17 @@ def test_ops_are_macs_plus_acs(tmp_path):
     assert viz.cell_cost(table.cell("liaf"), "ops") == 1_200
     assert viz.cell_cost(table.cell("lif"), "macs") == 0
     assert viz.cell_cost(table.cell("conv3d"), "ops") is None
+
+
+@pytest.mark.slow
+def test_viz_command_line(tmp_path, data_dir):
+    """``python -m liafnet.viz`` on the synthetic data: frames of a sample, a strip per class and
+    the membrane traces of a named LIF layer."""
+    from tests.test_tables import _cli
+
+    result = _cli(["-m", "liafnet.viz"], [f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}", "model=lif",
+                                          "--index", "2", "--layer", "dense.0.neuron"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = sorted(p.name for p in (tmp_path / "viz").iterdir())
+    assert written == ["lif_synthetic_membrane.png", "synthetic_class_frames.png", "synthetic_sample2_frames.png"]
+    assert png_size(tmp_path / "viz" / "lif_synthetic_membrane.png") == (800, 550)

@@ -947,7 +947,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     parser.add_argument("--check-data", action="store_true",
                         help="only check that data.root exists; exit 1 if not (used by `make tables`)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if not any(o.split("=", 1)[0].lstrip("+") == "table" for o in args.overrides):
         parser.error("name the table: python -m liafnet.tables table=<name> (see conf/table/)")
 

@@ -450,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--layer", help="neuron layer to record, e.g. features.0.neuron (default: the first)")
     parser.add_argument("--ckpt", help="a liafnet checkpoint whose weights to load (default: untrained)")
     parser.add_argument("--out", help="output folder (default: <paths.output_dir>/viz)")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
 
     import torch
     from hydra.utils import instantiate
