@@ -64,8 +64,9 @@ table-efficiency: install  ## params, MACs/ACs, synops, energy of every model x 
 table-gesture table-cifar10_dvs table-mnist_dvs: install  ## a paper table: its sweep, then tables + plots
 	$(call table_cmd,$(@:table-%=%),$(TABLE_ARGS))
 
-tables: install  ## every paper table whose data is present
-	@status=0; for t in $(EVENT_TABLES) babi; do \
+tables: install  ## every paper table whose data is present, and the efficiency table
+	@status=0; $(MAKE) --no-print-directory table-efficiency || status=1; \
+	for t in $(EVENT_TABLES) babi; do \
 	  if [ -f conf/table/$$t.yaml ] && $(PY) -m liafnet.tables table=$$t --check-data; then \
 	    $(MAKE) --no-print-directory table-$$t || status=1; fi; \
 	done; exit $$status
