@@ -181,3 +181,16 @@ def test_model_configs_build_on_every_layout(family):
     for layout, spec in SPECS.items():
         model = build_model(family, spec, **cfg)
         assert count_parameters(model)["params"] > 0, layout
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("family", FAMILIES)
+def test_gesture_models_train_on_cuda(family):
+    spec = dataclasses.replace(SPECS["dvs_gesture"], time_steps=8)
+    torch.manual_seed(0)
+    model = build_model(family, spec).cuda()
+    x = (torch.rand(8, 4, 2, 32, 32, device="cuda") < 0.1).float()
+    loss = torch.nn.functional.cross_entropy(model(x).mean(0), torch.randint(0, 11, (4,), device="cuda"))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and p.grad.is_cuda for p in model.parameters())

@@ -169,3 +169,33 @@ def test_neuron_config_defaults_and_errors():
 def test_bad_input_shape():
     with pytest.raises(ValueError, match="time-first"):
         liaf_multistep(torch.empty(0, 3), torch.tensor(0.5), NeuronParams())
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+@pytest.mark.parametrize("output", ("ntr", "spike"))
+@pytest.mark.parametrize("reset,detach", [("hard", True), ("soft", False)])
+def test_fused_equals_reference_on_cuda(output, reset, detach):
+    generator = torch.Generator().manual_seed(0)
+    x = (0.6 * torch.randn(6, 4, 3, 5, 5, generator=generator, dtype=torch.float64) + 0.3).cuda().requires_grad_()
+    d = torch.full((3, 1, 1), 0.5, dtype=torch.float64, device="cuda", requires_grad=True)
+    p = NeuronParams(output=output, reset=reset, detach_reset=detach)
+    fused = liaf_multistep(x, torch.sigmoid(d), p)
+    reference = liaf_multistep_reference(x, torch.sigmoid(d), p)
+    assert fused.is_cuda
+    torch.testing.assert_close(fused, reference, rtol=0, atol=1e-10)
+    grad_out = torch.randn_like(fused)
+    for a, b in zip(torch.autograd.grad(fused, (x, d), grad_out, retain_graph=True),
+                    torch.autograd.grad(reference, (x, d), grad_out)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+
+
+@cuda
+def test_cuda_float32_matches_cpu():
+    x = torch.randn(20, 8, 64, 16, 16) + 0.2
+    alpha = torch.tensor(0.62)
+    cpu = liaf_multistep(x, alpha, NeuronParams())
+    gpu = liaf_multistep(x.cuda(), alpha.cuda(), NeuronParams())
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-5, atol=1e-5)

@@ -65,8 +65,10 @@ class Gaussian:
 Surrogate = Rectangle | Gaussian
 
 # ----------------------------------------------------------------------- analog activations
-# Each has ``__call__`` and ``derivative(x)``; the derivative follows torch's own backward conventions
-# at the kink so the fused kernel and autograd agree exactly.
+# Each has ``__call__`` and ``backward(grad, x) = grad * Act'(x)``, the latter through the same fused
+# ATen kernel autograd uses, so the fused neuron and autograd agree exactly and spend one pass.
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,8 @@ class SELU:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return F.selu(x)
 
-    def derivative(self, x: torch.Tensor) -> torch.Tensor:
-        scale, alpha = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
-        return torch.where(x > 0, scale, (scale * alpha) * torch.exp(x))
+    def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten.elu_backward(grad, _SELU_ALPHA, _SELU_SCALE, 1.0, False, x)
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,8 @@ class ReLU:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x)
 
-    def derivative(self, x: torch.Tensor) -> torch.Tensor:
-        return (x > 0).to(x.dtype)
+    def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten.threshold_backward(grad, x, 0)
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,8 @@ class LeakyReLU:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return F.leaky_relu(x, self.slope)
 
-    def derivative(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.where(x > 0, x.new_tensor(1.0), x.new_tensor(self.slope))
+    def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten.leaky_relu_backward(grad, x, self.slope, False)
 
 
 Activation = SELU | ReLU | LeakyReLU
@@ -210,49 +211,56 @@ def _output(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
     return _fired(u, p).to(u.dtype) if p.spiking else _analog(u, p)
 
 
-def _output_derivative(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+def _output_backward(grad_y: torch.Tensor, u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    """grad_y * dY/dU for eq. (3)."""
     if p.spiking:
-        return p.surrogate.grad(u, p.threshold)
+        return grad_y * p.surrogate.grad(u, p.threshold)
     z = u - p.threshold if p.output == "tr" else u
-    d = p.act.derivative(z)
     if p.clamp:
         a = p.act(z)
-        d = d * ((a >= 0) & (a <= 1)).to(d.dtype)
-    return d
+        grad_y = grad_y * ((a >= 0) & (a <= 1)).to(grad_y.dtype)
+    return p.act.backward(grad_y, z)
 
 
-def _reset(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
-    """R of eq. (4), forward value only."""
-    fired = _fired(u, p)
+def _keep_into(u: torch.Tensor, p: NeuronParams, out: torch.Tensor) -> torch.Tensor:
+    """1.0 where the neuron did not fire, as a float mask written into ``out``."""
+    return torch.lt(u, p.threshold, out=out) if p.fire_ge else torch.le(u, p.threshold, out=out)
+
+
+def _reset_into(u: torch.Tensor, keep: torch.Tensor, p: NeuronParams, out: torch.Tensor) -> torch.Tensor:
+    """R of eq. (4) from the float mask ``keep`` into ``out`` (which may be ``keep`` itself)."""
     if p.reset == "hard":
-        return torch.where(fired, p.v_reset, u)
-    return u - fired.to(u.dtype) * p.threshold
+        if p.v_reset == 0:
+            return torch.mul(u, keep, out=out)
+        return torch.addcmul(torch.full_like(u, p.v_reset), u - p.v_reset, keep, out=out)
+    torch.add(u, keep, alpha=p.threshold, out=out)  # soft: u - theta * (1 - keep)
+    return out.sub_(p.threshold)
 
 
-def _reset_derivative(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
-    """dR/dU of eq. (4); the surrogate term only when the reset is not detached."""
-    not_fired = (~_fired(u, p)).to(u.dtype)
+def _reset_derivative(u: torch.Tensor, keep: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    """dR/dU of eq. (4) given the float mask ``keep``; the surrogate term only when not detached."""
     if p.reset == "hard":
-        if p.detach_reset:
-            return not_fired
-        return not_fired - p.surrogate.grad(u, p.threshold) * (u - p.v_reset)
-    if p.detach_reset:
-        return torch.ones_like(u)
-    return 1 - p.surrogate.grad(u, p.threshold) * p.threshold
+        return keep if p.detach_reset else keep - p.surrogate.grad(u, p.threshold) * (u - p.v_reset)
+    return torch.ones_like(u) if p.detach_reset else 1 - p.surrogate.grad(u, p.threshold) * p.threshold
 
 
 class _LIAFMultiStep(torch.autograd.Function):
-    """Whole-sequence LIAF/LIF layer. Saves only ``U [T, ...]``; the spikes, resets and output
-    derivatives are recomputed from it in backward, vectorised over T, so the only sequential work
-    backward does is one fused multiply-add per step: gU^t = dY/dU^t gY^t + alpha dR/dU^t gU^{t+1}."""
+    """Whole-sequence LIAF/LIF layer with a hand-written backward.
+
+    Saves only ``U [T, ...]``: spikes, resets and output derivatives are recomputed from it in
+    backward, vectorised over T, so the only sequential work there is one fused multiply-add per step,
+    gU^t = dY/dU^t gY^t + alpha dR/dU^t gU^{t+1} (and dL/dI^t = gU^t). Per-step work writes into
+    preallocated buffers: fresh CPU allocations page-fault and cost more than the arithmetic.
+    """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> torch.Tensor:
         u = torch.empty_like(x)
         u[0] = x[0]
+        keep, reset = torch.empty_like(x[0]), torch.empty_like(x[0])
         for t in range(1, x.shape[0]):
-            r = _reset(u[t - 1], p)
-            torch.addcmul(x[t], r, alpha, out=u[t])
+            _reset_into(u[t - 1], _keep_into(u[t - 1], p, keep), p, reset)
+            torch.addcmul(x[t], reset, alpha, out=u[t])
             if p.beta:
                 u[t] += p.beta
         ctx.save_for_backward(u, alpha)
@@ -263,18 +271,23 @@ class _LIAFMultiStep(torch.autograd.Function):
     def backward(ctx, grad_y: torch.Tensor):
         u, alpha = ctx.saved_tensors
         p = ctx.p
-        grad_u = grad_y * _output_derivative(u, p)  # becomes dL/dU, which equals dL/dI
-        if u.shape[0] > 1:
-            carry = _reset_derivative(u[:-1], p) * alpha
-            for t in range(u.shape[0] - 2, -1, -1):
-                grad_u[t].addcmul_(carry[t], grad_u[t + 1])
+        grad_u = _output_backward(grad_y, u, p)  # becomes dL/dU in place
+        steps = u.shape[0]
+        if steps == 1:
+            return grad_u, torch.zeros_like(alpha) if ctx.needs_input_grad[1] else None, None
+        u_prev = u[:-1]
+        buffer = _keep_into(u_prev, p, torch.empty_like(u_prev))
+        carry = _reset_derivative(u_prev, buffer, p)
+        carry = carry.mul_(alpha) if carry is buffer else carry * alpha
+        for t in range(steps - 2, -1, -1):
+            grad_u[t].addcmul_(carry[t], grad_u[t + 1])
         grad_alpha = None
         if ctx.needs_input_grad[1]:
-            if u.shape[0] > 1:
-                contrib = grad_u[1:] * _reset(u[:-1], p)
-                grad_alpha = contrib.sum() if alpha.dim() == 0 else contrib.sum_to_size(alpha.shape)
+            reset_prev = _reset_into(u_prev, _keep_into(u_prev, p, buffer), p, buffer)
+            if alpha.dim() == 0:
+                grad_alpha = torch.vdot(grad_u[1:].reshape(-1), reset_prev.reshape(-1))
             else:
-                grad_alpha = torch.zeros_like(alpha)
+                grad_alpha = (grad_u[1:] * reset_prev).sum_to_size(alpha.shape)
         return grad_u, grad_alpha, None
 
 
