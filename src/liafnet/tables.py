@@ -22,7 +22,6 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,6 +30,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 from tabulate import tabulate
+
+from liafnet.io import atomic_write_text
 
 # paper.md §7: wherever the paper's value is unknown, tables say so; they never invent one.
 PAPER_UNKNOWN = "not available"
@@ -845,23 +846,6 @@ def _raw(value: float | None) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Files
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same dir and rename, so readers never see half a table."""
-    atomic_write(path, lambda handle: handle.write(text.encode()))
-
-
-def atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_table(table: Table, out_dir: str | os.PathLike) -> dict[str, Path]:

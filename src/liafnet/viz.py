@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from liafnet.tables import atomic_write
+from liafnet.io import atomic_write_bytes
 
 if TYPE_CHECKING:
     from liafnet.tables import Run, Table
@@ -39,10 +40,9 @@ COST_LABELS = {
 
 def save_png(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` atomically; the PNG is ``figsize * DPI`` pixels."""
-    path = Path(path)
-    atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=DPI,
-                                                  metadata={"Software": None}))
-    return path
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def _colours(labels: Sequence[str]) -> dict[str, Any]:
