@@ -342,12 +342,19 @@ def efficiency_table(out: Path, spike_rate: float = DEFAULT_SPIKE_RATE) -> list[
     from omegaconf import OmegaConf
     from tabulate import tabulate
 
-    models = sorted(path.stem for path in (CONF_DIR / "model").glob("*.yaml"))
+    from liafnet.models import FAMILIES
+    from liafnet.models.vision import LAYOUTS
+
+    def order(names: list[str], preferred: tuple) -> list[str]:
+        return sorted(names, key=lambda name: (preferred.index(name) if name in preferred else len(preferred), name))
+
+    models = order([path.stem for path in (CONF_DIR / "model").glob("*.yaml")], FAMILIES)
     datasets = []
-    for path in sorted((CONF_DIR / "data").glob("*.yaml")):
+    for path in (CONF_DIR / "data").glob("*.yaml"):
         spec = OmegaConf.load(path).get("spec")
         if spec is not None and spec.get("kind") == "events":
             datasets.append(path.stem)
+    datasets = order(datasets, tuple(LAYOUTS))
     rows = []
     for data in datasets:
         for model in models:
