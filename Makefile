@@ -75,5 +75,6 @@ tables-smoke: install  ## every table's grid on tiny synthetic/bAbI data, end to
 	@status=0; for t in $(EVENT_TABLES); do \
 	  ( $(call table_cmd,$$t,$(SMOKE_EVENTS)) ) || status=1; \
 	done; \
-	if [ -f conf/table/babi.yaml ]; then ( $(call table_cmd,babi,$(SMOKE_BABI)) ) || status=1; fi; \
+	if [ -f conf/table/babi.yaml ]; then \
+	  ( $(call table_cmd,babi,$(SMOKE_BABI) $(if $(BABI_ROOT),data.root=$(BABI_ROOT))) ) || status=1; fi; \
 	exit $$status
