@@ -43,6 +43,15 @@ data-cifar10_dvs: install  ## download CIFAR10-DVS (figshare zips, MD5-checked) 
 data-dvs_gesture: install  ## how to get DVS128 Gesture (manual IBM Box download) into data/DvsGesture
 	$(PY) -m liafnet.data.download dvs_gesture --root data/DvsGesture
 
+bench: install  ## speed/memory benchmarks -> benchmarks/results.md and .json
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m pip install -q --no-deps spikingjelly==2.0.0
+	$(PY) benchmarks/bench_neurons.py --device cpu --out benchmarks/results_neurons.json \
+		--markdown benchmarks/results_neurons.md
+	rm -f benchmarks/results_data.md
+	$(PY) benchmarks/bench_data.py --out benchmarks/results_data.json --markdown benchmarks/results_data.md
+	$(PY) benchmarks/collect.py
+
 clean:  ## remove generated outputs (keeps data/ and .venv/)
 	rm -rf outputs multirun lightning_logs wandb
 
@@ -78,3 +87,11 @@ tables-smoke: install  ## every table's grid on tiny synthetic/bAbI data, end to
 	if [ -f conf/table/babi.yaml ]; then \
 	  ( $(call table_cmd,babi,$(SMOKE_BABI) $(if $(BABI_ROOT),data.root=$(BABI_ROOT))) ) || status=1; fi; \
 	exit $$status
+
+# ---- bAbI (docs/babi.md) ------------------------------------------------------------------------
+# data.root for table-babi: a copy from `make data-babi`, else the shared read-only copy beside the repo.
+BABI_ROOT ?= $(patsubst %/en,%,$(firstword $(wildcard data/babi/tasks_1-20_v1-2/en ../shared/data/babi/en)))
+data-babi: install  ## download bAbI v1.2 into data/babi and verify it (or print where to put a copy)
+	$(PY) -m liafnet.data.babi_download --root data/babi
+table-babi: install  ## bAbI: 20 tasks x liaf lif lstm gru x SEEDS seeds (2 jobs at a time), then the table
+	$(call table_cmd,babi,seed='range(0,$(SEEDS))' $(if $(BABI_ROOT),data.root=$(BABI_ROOT)) $(TABLE_ARGS))

@@ -1,0 +1,170 @@
+"""bAbI question-answering networks: the Keras ``babi_rnn`` recipe with a swappable recurrent encoder.
+
+``sum_repeat`` (default; the older Keras example that carries the reference table)::
+
+    story    -> Embedding(E) -> Dropout
+    question -> Embedding(E) -> Dropout -> RNN(E) -> last step, repeated over the story steps
+    (story + repeated question) -> RNN(H) -> last step -> Dropout -> Dense(vocab)
+
+``concat`` (the later Keras 2 example): story and question each go Embedding(E) -> Dropout ->
+RNN(H) -> last step; the two are concatenated -> Dropout -> Dense(vocab).
+
+Time runs over word steps: a story of ``Ls`` tokens is ``Ls`` steps of every recurrent encoder,
+the LIAF/LIF ones included. Inputs are pre-padded ``[L, B]`` token ids, so the last step is every
+sequence's last real token. Output: logits ``[1, B, vocab]``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from liafnet.data.spec import DataSpec
+from liafnet.layers import DenseLIAF, DenseLIF, RecurrentLIAF
+from liafnet.neurons import ANALOG_ONLY_KEYS, NEURON_DEFAULTS, NeuronConfig, neuron_config
+
+FAMILIES = ("liaf", "lif", "lstm", "gru")
+MERGES = ("sum_repeat", "concat")
+INITS = ("keras", "torch")
+ENCODERS = ("rnn", "dense")
+
+
+class TorchRNN(nn.Module):
+    """``nn.LSTM``/``nn.GRU`` returning only the output sequence ``[L, B, H]``.
+
+    ``init="keras"`` uses the Keras defaults of the reference recipe: Glorot-uniform input weights,
+    orthogonal recurrent weights, zero biases and (LSTM) forget-gate bias 1.
+    """
+
+    def __init__(self, kind: str, input_size: int, hidden: int, init: str):
+        super().__init__()
+        self.rnn = (nn.LSTM if kind == "lstm" else nn.GRU)(input_size, hidden)
+        if init == "keras":
+            gates = 4 if kind == "lstm" else 3
+            for name, param in self.rnn.named_parameters():
+                if name.startswith("weight_ih"):
+                    for chunk in param.data.chunk(gates):
+                        nn.init.xavier_uniform_(chunk)
+                elif name.startswith("weight_hh"):
+                    for chunk in param.data.chunk(gates):
+                        nn.init.orthogonal_(chunk)
+                else:
+                    nn.init.zeros_(param)
+            if kind == "lstm":  # gate order i, f, g, o; one of the two bias vectors carries the 1
+                self.rnn.bias_ih_l0.data[hidden:2 * hidden] = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x)[0]
+
+
+def make_encoder(family: str, input_size: int, hidden: int, init: str, encoder: str,
+                 neuron: NeuronConfig | None) -> nn.Module:
+    """A recurrent layer ``[L, B, input_size] -> [L, B, hidden]`` of the given family.
+
+    LIAF/LIF: ``encoder="rnn"`` is the LIAF-RNN (recurrent weights on the membrane potential),
+    ``"dense"`` a DenseLIAF/DenseLIF layer whose only memory is the leaky membrane. Neither uses
+    batch norm: statistics over a batch of padded stories of varying length would mix padding in.
+    """
+    if family in ("lstm", "gru"):
+        return TorchRNN(family, input_size, hidden, init)
+    if encoder == "rnn":
+        return RecurrentLIAF(input_size, hidden, neuron)
+    layer = DenseLIF if family == "lif" else DenseLIAF
+    return layer(input_size, hidden, neuron=neuron, norm="none")
+
+
+class BabiReader(nn.Module):
+    """Story/question reader of the Keras ``babi_rnn`` recipe (see the module docstring)."""
+
+    def __init__(self, family: str, vocab_size: int, embed_dim: int = 50, hidden: int = 50,
+                 dropout: float = 0.3, merge: str = "sum_repeat", init: str = "keras", encoder: str = "rnn",
+                 neuron: NeuronConfig | None = None):
+        super().__init__()
+        self.merge = merge
+        self.story_embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.question_embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.dropout = nn.Dropout(dropout)
+        # sum_repeat adds the question summary to every story embedding, so it has the embedding size.
+        question_size = embed_dim if merge == "sum_repeat" else hidden
+        self.question_encoder = make_encoder(family, embed_dim, question_size, init, encoder, neuron)
+        self.story_encoder = make_encoder(family, embed_dim, hidden, init, encoder, neuron)
+        features = hidden if merge == "sum_repeat" else hidden + question_size
+        self.classifier = nn.Linear(features, vocab_size)
+        if init == "keras":
+            for embedding in (self.story_embedding, self.question_embedding):
+                nn.init.uniform_(embedding.weight, -0.05, 0.05)
+                embedding.weight.data[0] = 0.0
+            nn.init.xavier_uniform_(self.classifier.weight)
+            nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, story: torch.Tensor, question: torch.Tensor) -> torch.Tensor:
+        """``story [Ls, B]``, ``question [Lq, B]`` token ids -> logits ``[1, B, vocab]``."""
+        story_x = self.dropout(self.story_embedding(story))
+        question_x = self.dropout(self.question_embedding(question))
+        question_summary = self.question_encoder(question_x)[-1]  # [B, question_size]
+        if self.merge == "sum_repeat":
+            features = self.story_encoder(story_x + question_summary.unsqueeze(0))[-1]
+        else:
+            features = torch.cat([self.story_encoder(story_x)[-1], question_summary], dim=-1)
+        return self.classifier(self.dropout(features)).unsqueeze(0)
+
+
+# Flat model-config keys of the text reader (the vision networks ignore keys starting with text_).
+TEXT_DEFAULTS = {
+    "text_embed_dim": 50,
+    "text_hidden": 50,
+    "text_dropout": 0.3,
+    "text_merge": "sum_repeat",
+    "text_init": "keras",
+    "text_encoder": "rnn",
+    "text_neuron": {},
+}
+# Keys of the shared model config that size the vision networks; the text reader uses text_* instead.
+VISION_SIZING_KEYS = ("hidden_size", "num_layers", "dropout")
+
+
+def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
+    """The bAbI reader for ``family`` in ``liaf lif lstm gru``.
+
+    ``options`` are the flat model-config keys: the ``text_*`` keys of :data:`TEXT_DEFAULTS`, and for
+    liaf/lif the neuron keys of :data:`liafnet.neurons.NEURON_DEFAULTS`, which the model config shares
+    with the vision networks; ``text_neuron`` (a mapping of neuron keys, liaf/lif only) overrides them
+    for the text reader alone. The keys in :data:`VISION_SIZING_KEYS` belong to the vision networks
+    and are not used. Anything else raises ``ValueError`` naming ``model.<key>``.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"model.family must be one of {FAMILIES} for text data, got {family!r}")
+    if spec.kind != "text" or spec.vocab_size < 2:
+        raise ValueError(f"bAbI models need a text DataSpec with a vocabulary, got kind={spec.kind!r}, "
+                         f"vocab_size={spec.vocab_size}")
+    spiking_neurons = family in ("liaf", "lif")
+    neuron_keys = {k for k in NEURON_DEFAULTS if not (family == "lif" and k in ANALOG_ONLY_KEYS)}
+    known = set(TEXT_DEFAULTS) | set(VISION_SIZING_KEYS) | (neuron_keys if spiking_neurons else set())
+    for key in options:
+        if key not in known:
+            raise ValueError(f"model.{key} is not an option of the {family} text model "
+                             f"(known: {', '.join(sorted(known))})")
+    o = {**TEXT_DEFAULTS, **{k: v for k, v in options.items() if k in TEXT_DEFAULTS}}
+    for key in ("text_embed_dim", "text_hidden"):
+        if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < 1:
+            raise ValueError(f"model.{key} must be a positive integer; got {o[key]!r}")
+    if isinstance(o["text_dropout"], bool) or not isinstance(o["text_dropout"], (int, float)) \
+            or not 0 <= o["text_dropout"] < 1:
+        raise ValueError(f"model.text_dropout must be in [0, 1); got {o['text_dropout']!r}")
+    for key, choices in (("text_merge", MERGES), ("text_init", INITS), ("text_encoder", ENCODERS)):
+        if o[key] not in choices:
+            raise ValueError(f"model.{key} must be one of {', '.join(choices)}; got {o[key]!r}")
+    text_neuron = dict(o["text_neuron"] or {})
+    if text_neuron and not spiking_neurons:
+        raise ValueError(f"model.text_neuron applies to liaf/lif only, not to {family}")
+    for key in text_neuron:
+        if key not in neuron_keys:
+            raise ValueError(f"model.text_neuron.{key} is not a neuron option of the {family} text model "
+                             f"(known: {', '.join(sorted(neuron_keys))})")
+    neuron = None
+    if spiking_neurons:
+        shared = {k: v for k, v in options.items() if k in neuron_keys}
+        neuron = neuron_config(spiking=family == "lif", **{**shared, **text_neuron})
+    return BabiReader(family, spec.vocab_size, embed_dim=o["text_embed_dim"], hidden=o["text_hidden"],
+                      dropout=float(o["text_dropout"]), merge=o["text_merge"], init=o["text_init"],
+                      encoder=o["text_encoder"], neuron=neuron)

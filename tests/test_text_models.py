@@ -1,0 +1,139 @@
+"""bAbI readers of every family: shapes, options, errors, and that each one learns a question-dependent toy task."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from liafnet.data.spec import DataSpec
+from liafnet.layers import DenseLIAF, DenseLIF, RecurrentLIAF
+from liafnet.models import build_model
+from liafnet.models.text import BabiReader, TorchRNN, build_text_model
+
+SPEC = DataSpec(kind="text", num_classes=12, vocab_size=12, story_len=9, query_len=3)
+FAMILIES = ("liaf", "lif", "lstm", "gru")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These models are tiny: with several threads on a busy machine they run many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tokens(length: int, batch: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(1, SPEC.vocab_size, (length, batch), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("merge", ["sum_repeat", "concat"])
+def test_output_is_one_step_of_vocab_logits(family, merge):
+    model = build_text_model(family, SPEC, text_merge=merge, text_hidden=20, text_embed_dim=8)
+    out = model(tokens(9, 5), tokens(3, 5))
+    assert out.shape == (1, 5, SPEC.vocab_size)
+    # Stories of another length in another batch: the reader has no fixed sequence length.
+    assert model(tokens(17, 2), tokens(4, 2)).shape == (1, 2, SPEC.vocab_size)
+    out.sum().backward()
+    assert model.story_embedding.weight.grad.abs().sum() > 0
+    assert model.question_embedding.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("family, encoder, layer", [
+    ("lstm", "rnn", TorchRNN), ("gru", "rnn", TorchRNN), ("liaf", "rnn", RecurrentLIAF),
+    ("lif", "rnn", RecurrentLIAF), ("liaf", "dense", DenseLIAF), ("lif", "dense", DenseLIF),
+])
+def test_encoders_of_each_family(family, encoder, layer):
+    model = build_text_model(family, SPEC, text_encoder=encoder)
+    assert isinstance(model.story_encoder, layer) and isinstance(model.question_encoder, layer)
+    if family == "lif":
+        assert model.story_encoder.neuron.spiking
+        spikes = model.story_encoder(torch.randn(6, 3, 50))
+        assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_sizes_follow_the_keras_recipe():
+    model = build_text_model("lstm", SPEC)
+    assert model.story_embedding.embedding_dim == model.question_embedding.embedding_dim == 50
+    assert model.question_encoder.rnn.hidden_size == 50 and model.story_encoder.rnn.hidden_size == 50
+    assert model.dropout.p == pytest.approx(0.3)
+    assert model.classifier.out_features == SPEC.vocab_size
+    # Keras init: the LSTM forget-gate bias starts at 1, the padding embedding at 0.
+    assert torch.all(model.story_encoder.rnn.bias_ih_l0[50:100] == 1)
+    assert torch.all(model.story_embedding.weight[0] == 0)
+    concat = build_text_model("gru", SPEC, text_merge="concat", text_hidden=100)
+    assert concat.classifier.in_features == 200
+
+
+def test_pre_padding_leaves_the_last_step_to_the_real_tokens():
+    """With padding_idx=0 the padded steps carry only the question summary; a story that is
+    pre-padded still ends on its own last token, so short stories in a long batch still work."""
+    model = build_text_model("gru", SPEC).eval()
+    story, question = tokens(5, 1), tokens(3, 1)
+    padded = torch.cat([torch.zeros(4, 1, dtype=torch.long), story])
+    assert model(padded, question).argmax(-1).shape == (1, 1)
+    assert torch.all(model.story_embedding(padded[:4]) == 0)
+
+
+@pytest.mark.parametrize("options, key", [
+    ({"text_merge": "mul"}, "model.text_merge"), ({"text_hidden": 0}, "model.text_hidden"),
+    ({"text_dropout": 1.0}, "model.text_dropout"), ({"text_init": "xavier"}, "model.text_init"),
+    ({"text_encoder": "lstm"}, "model.text_encoder"), ({"text_hiden": 5}, "model.text_hiden"),
+    ({"act": "tanh"}, "model.act"),
+])
+def test_bad_options_name_the_key(options, key):
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        build_text_model("liaf", SPEC, **options)
+
+
+def test_option_scope_per_family():
+    with pytest.raises(ValueError, match="model.threshold"):
+        build_text_model("lstm", SPEC, threshold=0.3)  # neuron keys are for liaf/lif only
+    with pytest.raises(ValueError, match="model.act"):
+        build_text_model("lif", SPEC, act="relu")  # LIF outputs spikes: no analog activation
+    model = build_text_model("liaf", SPEC, threshold=0.3, act="relu", hidden_size=None, dropout=0.0)
+    assert model.story_encoder.neuron.params.threshold == 0.3
+    assert model.dropout.p == pytest.approx(0.3)  # the vision dropout key does not touch the reader
+
+
+def test_text_neuron_overrides_the_shared_neuron_keys_for_text_only():
+    model = build_text_model("liaf", SPEC, decay_d0=0.5, threshold=0.4, text_neuron={"decay_d0": 3.0})
+    neuron = model.story_encoder.neuron
+    assert neuron.decay_logit.item() == pytest.approx(3.0) and neuron.params.threshold == pytest.approx(0.4)
+    with pytest.raises(ValueError, match=r"model\.text_neuron\.act"):
+        build_text_model("lif", SPEC, text_neuron={"act": "relu"})
+    with pytest.raises(ValueError, match=r"model\.text_neuron applies to liaf/lif only"):
+        build_text_model("gru", SPEC, text_neuron={"decay_d0": 1.0})
+
+
+def test_wrong_spec_and_family():
+    events = DataSpec(kind="events", num_classes=3, time_steps=2, channels=2, height=4, width=4)
+    with pytest.raises(ValueError, match="text DataSpec"):
+        build_text_model("lstm", events)
+    with pytest.raises(ValueError, match="model.family"):
+        build_text_model("conv3d", SPEC)
+
+
+def test_build_model_dispatches_text_specs():
+    assert isinstance(build_model("gru", SPEC, text_hidden=16), BabiReader)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_learns_a_question_dependent_lookup(family):
+    """Story: 4 random words; question: token 1 asks for the first word, token 2 for the last.
+    Needs both the question and memory over the story; chance is about 1/9."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(1)
+    story = torch.randint(3, SPEC.vocab_size, (4, 128), generator=generator)
+    which = torch.randint(1, 3, (128,), generator=generator)
+    answer = torch.where(which == 1, story[0], story[-1])
+    model = build_text_model(family, SPEC, text_hidden=24, text_embed_dim=16, text_dropout=0.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(80):
+        loss = torch.nn.functional.cross_entropy(model(story, which[None])[-1], answer)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    accuracy = (model.eval()(story, which[None])[-1].argmax(-1) == answer).float().mean().item()
+    assert accuracy > 0.8, f"{family} reached only {accuracy:.2f}"
