@@ -32,7 +32,9 @@ CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 FAMILIES = ("liaf", "lif", "lstm", "gru", "convlstm", "conv3d")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 
-OmegaConf.register_new_resolver("liafnet.unique", lambda: secrets.token_hex(2), replace=True)
+# Cached like Hydra's own `now`: the value travels with the config (pickled into submitit jobs),
+# so every job of a sweep agrees on the sweep dir.
+OmegaConf.register_new_resolver("liafnet.unique", lambda: secrets.token_hex(2), use_cache=True, replace=True)
 
 
 # ----------------------------------------------------------------------------------- config checks

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from liafnet.data.spec import DataSpec
@@ -30,15 +30,17 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-class EvalShardSampler(Sampler[int]):
+class EvalShardSampler(DistributedSampler):
     """Rank ``r`` of ``w`` evaluates items ``r, r + w, ...``: every item exactly once.
 
-    Lightning's default DistributedSampler pads the last batch by repeating items, which would bias
-    validation and test accuracy under DDP whenever the split size is not a multiple of ``w``.
+    A plain DistributedSampler pads the last batch by repeating items, which would bias validation
+    and test accuracy under DDP whenever the split size is not a multiple of ``w``. Subclassing it
+    tells Lightning the loader is already sharded, so it does not wrap it again.
     """
 
-    def __init__(self, size: int, rank: int, world_size: int):
-        self.indices = list(range(rank, size, world_size))
+    def __init__(self, dataset: Dataset, rank: int, world_size: int):
+        super().__init__(dataset, num_replicas=world_size, rank=rank, shuffle=False)
+        self.indices = list(range(rank, len(dataset), world_size))
 
     def __iter__(self):
         return iter(self.indices)
@@ -132,7 +134,7 @@ class EventDataModule(LightningDataModule):
             # resumed from a checkpoint sees the same batches as an uninterrupted one.
             sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
         else:
-            sampler = EvalShardSampler(len(dataset), rank, world)
+            sampler = EvalShardSampler(dataset, rank, world)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
