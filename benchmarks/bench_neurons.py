@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.metadata
 import json
 import math
 import os
@@ -69,11 +70,10 @@ class SpikingJellyNeuron(nn.Module):
 
 def spikingjelly_status() -> tuple[bool, str]:
     try:
-        import spikingjelly
         from spikingjelly.activation_based import neuron  # noqa: F401
     except Exception as error:  # any import failure means "skip", with the reason recorded
         return False, f"spikingjelly cannot be imported: {type(error).__name__}: {error}"
-    return True, getattr(spikingjelly, "__version__", "unknown")
+    return True, importlib.metadata.version("spikingjelly")
 
 
 def build(impl: str, time_steps: int) -> nn.Module:
@@ -170,6 +170,7 @@ def machine(device: torch.device) -> dict:
         "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
         "torch": torch.__version__,
+        "load_average_1_5_15_min": [round(load, 2) for load in os.getloadavg()],
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -185,7 +186,8 @@ def markdown(report: dict) -> str:
         f"DVS128 Gesture LIAF-Net (2,322,891 weights), T={cfg['time_steps']}, batch {cfg['batch']}, "
         f"one training step (forward + backward + Adam), median of {cfg['repeats']} alternating runs. "
         f"Machine: {report['machine']['processor']}, {report['machine']['cpu_count']} CPUs, "
-        f"{report['machine'].get('gpu', 'no GPU')}; torch {report['machine']['torch']}, "
+        f"{report['machine'].get('gpu', 'no GPU')}, load average {report['machine']['load_average_1_5_15_min']} "
+        f"at the end; torch {report['machine']['torch']}, "
         f"spikingjelly {report['spikingjelly']}.",
         "",
         "| implementation | step (s, median) | peak memory of a step (MiB) |",
@@ -225,7 +227,6 @@ def main() -> None:
     impls = [impl for impl in IMPLS if impl != "spikingjelly" or sj_ok]
     started = time.perf_counter()
     times = time_impls(impls, device, args.time_steps, args.batch, args.repeats, args.warmup)
-    print({impl: [round(t, 3) for t in ts] for impl, ts in times.items()}, flush=True)
     results = {impl: {"median_s": statistics.median(times[impl]), "times_s": times[impl],
                       "peak_memory_bytes": peak_memory(impl, args.device, args.time_steps, args.batch)}
                for impl in impls}

@@ -258,9 +258,17 @@ class _LIAFMultiStep(torch.autograd.Function):
         u = torch.empty_like(x)
         u[0] = x[0]
         keep, reset = torch.empty_like(x[0]), torch.empty_like(x[0])
+        # Default case on CPU: U^t = I^t + alpha * keep * U^{t-1} in two ops per step instead of
+        # three (each op is a parallel region, and their count dominates on busy CPUs); reading
+        # alpha as a number would force a device sync on CUDA, so other devices take the general path.
+        two_ops = x.device.type == "cpu" and alpha.dim() == 0 and p.reset == "hard" and p.v_reset == 0
+        scalar_alpha = float(alpha) if two_ops else 0.0
         for t in range(1, x.shape[0]):
-            _reset_into(u[t - 1], _keep_into(u[t - 1], p, keep), p, reset)
-            torch.addcmul(x[t], reset, alpha, out=u[t])
+            if two_ops:
+                torch.addcmul(x[t], u[t - 1], _keep_into(u[t - 1], p, keep), value=scalar_alpha, out=u[t])
+            else:
+                _reset_into(u[t - 1], _keep_into(u[t - 1], p, keep), p, reset)
+                torch.addcmul(x[t], reset, alpha, out=u[t])
             if p.beta:
                 u[t] += p.beta
         ctx.save_for_backward(u, alpha)
@@ -276,14 +284,20 @@ class _LIAFMultiStep(torch.autograd.Function):
         if steps == 1:
             return grad_u, torch.zeros_like(alpha) if ctx.needs_input_grad[1] else None, None
         u_prev = u[:-1]
-        buffer = _keep_into(u_prev, p, torch.empty_like(u_prev))
-        carry = _reset_derivative(u_prev, buffer, p)
-        carry = carry.mul_(alpha) if carry is buffer else carry * alpha
+        keep = _keep_into(u_prev, p, torch.empty_like(u_prev))
+        carry = _reset_derivative(u_prev, keep, p)  # dR/dU; the mask itself in the default case
+        # On CPU a scalar alpha rides along as the multiply-add's coefficient (no extra pass, and the
+        # mask stays intact for the decay gradient); elsewhere it is folded into the carry.
+        scalar_alpha = float(alpha) if u.device.type == "cpu" and alpha.dim() == 0 else None
+        if scalar_alpha is None:
+            carry = carry.mul_(alpha) if carry is keep else carry * alpha
         for t in range(steps - 2, -1, -1):
-            grad_u[t].addcmul_(carry[t], grad_u[t + 1])
+            grad_u[t].addcmul_(carry[t], grad_u[t + 1], value=1.0 if scalar_alpha is None else scalar_alpha)
         grad_alpha = None
         if ctx.needs_input_grad[1]:
-            reset_prev = _reset_into(u_prev, _keep_into(u_prev, p, buffer), p, buffer)
+            if carry is keep and scalar_alpha is None:  # the mask was scaled in place: recompute it
+                _keep_into(u_prev, p, keep)
+            reset_prev = _reset_into(u_prev, keep, p, keep)
             if alpha.dim() == 0:
                 grad_alpha = torch.vdot(grad_u[1:].reshape(-1), reset_prev.reshape(-1))
             else:
