@@ -327,7 +327,16 @@ def profile_config(overrides: list[str], spike_rate: float = DEFAULT_SPIKE_RATE)
     cfg = _compose(overrides)
     if cfg.data.get("spec") is None:
         raise ValueError(f"data config {cfg.data.get('name')!r} has no spec: profiling needs data.spec")
-    spec = DataSpec(**OmegaConf.to_container(cfg.data.spec, resolve=True))
+    if cfg.data.spec.kind == "text":
+        # A text spec (vocabulary, lengths) is only known once the datamodule has read its files.
+        import hydra
+
+        datamodule = hydra.utils.instantiate(cfg.data.datamodule, seed=int(cfg.seed))
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        spec = datamodule.spec
+    else:
+        spec = DataSpec(**OmegaConf.to_container(cfg.data.spec, resolve=True))
     options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in ("family", "readout")}
     model = build_model(cfg.model.family, spec, **options)
     return {"model": cfg.model.family, "data": cfg.data.name, **profile_model(model, spec, spike_rate=spike_rate)}
