@@ -183,12 +183,11 @@ def markdown(report: dict) -> str:
     lines = [
         f"### Neuron benchmark ({cfg['device']})",
         "",
-        f"DVS128 Gesture LIAF-Net (2,322,891 weights), T={cfg['time_steps']}, batch {cfg['batch']}, "
-        f"one training step (forward + backward + Adam), median of {cfg['repeats']} alternating runs. "
-        f"Machine: {report['machine']['processor']}, {report['machine']['cpu_count']} CPUs, "
-        f"{report['machine'].get('gpu', 'no GPU')}, load average {report['machine']['load_average_1_5_15_min']} "
-        f"at the end; torch {report['machine']['torch']}, "
-        f"spikingjelly {report['spikingjelly']}.",
+        (f"DVS128 Gesture LIAF-Net (2,322,891 weights), T={cfg['time_steps']}, batch {cfg['batch']}, "
+         f"one training step (forward + backward + Adam), median of {cfg['repeats']} alternating runs. "
+         f"Machine: {report['machine']['processor']}, {report['machine']['cpu_count']} CPUs, "
+         f"{report['machine'].get('gpu', 'no GPU')}, load average {report['machine']['load_average_1_5_15_min']} "
+         f"at the end; torch {report['machine']['torch']}, spikingjelly {report['spikingjelly']}."),
         "",
         "| implementation | step (s, median) | peak memory of a step (MiB) |",
         "|---|---:|---:|",

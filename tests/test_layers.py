@@ -178,7 +178,8 @@ def test_convlstm_matches_single_conv_formulation():
         h = torch.sigmoid(o) * torch.tanh(c)
         expected.append(h)
     torch.testing.assert_close(layer(x), torch.stack(expected))
-    h1, (h1_again, c1) = ConvLSTMCell.forward(cell, x[0])
+    h1, (h1_state, _) = ConvLSTMCell.forward(cell, x[0])
     torch.testing.assert_close(h1, expected[0])
+    assert h1_state is h1
     with pytest.raises(ValueError, match="odd kernel"):
         ConvLSTMCell(2, 3, 4)

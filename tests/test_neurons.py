@@ -95,7 +95,7 @@ def test_authors_recurrence_by_hand():
     """U^t = alpha U^{t-1} (1 - S^{t-1}) + I^t, S = [U > 0.5], Y = selu(U) (authors' early code)."""
     x = torch.tensor([[0.3], [0.4], [0.1], [0.7]], dtype=torch.float64)
     alpha = 0.6
-    u, expected = [], []
+    u = []
     previous = None
     for x_t in x[:, 0].tolist():
         current = x_t if previous is None else alpha * previous * (previous <= 0.5) + x_t

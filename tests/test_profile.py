@@ -16,7 +16,13 @@ from liafnet.data.spec import DataSpec
 from liafnet.layers import ConvLIF, DenseLIF
 from liafnet.models import build_model
 from liafnet.neurons import neuron_config
-from liafnet.profile import ENERGY_PJ, efficiency_table, main, profile_config, profile_model
+from liafnet.profile import (
+    ENERGY_PJ,
+    efficiency_table,
+    main,
+    profile_config,
+    profile_model,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 GESTURE = DataSpec("events", 11, "dvs_gesture", 60, 2, 32, 32)

@@ -107,7 +107,6 @@ class LeakyReLU:
 
 Activation = SELU | ReLU | LeakyReLU
 
-OUTPUTS = ("ntr", "tr", "spike")
 RESETS = ("hard", "soft")
 
 

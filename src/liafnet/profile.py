@@ -274,7 +274,7 @@ def profile_model(model: nn.Module, spec: DataSpec, inputs=None, spike_rate: flo
         for key in ("input_nonzero", "input_elements"):
             row.pop(key)
         layers.append(row)
-    as_int = {key: int(round(value)) for key, value in totals.items()}
+    as_int = {key: round(value) for key, value in totals.items()}
     energy_pj = {
         "synaptic_mac": as_int["macs"] * ENERGY_PJ["mac"],
         "synaptic_ac": as_int["acs"] * ENERGY_PJ["ac"],

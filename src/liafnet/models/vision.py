@@ -8,6 +8,7 @@ LIF-SNN (the task averages over time), ``T' = 1`` for the models that read only 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -156,10 +157,10 @@ class LIAFNet(nn.Module):
             channels = stage.channels
         self.convs = nn.ModuleList(convs)
         widths = (_feature_size(spec, layout), *layout.hidden)
-        dense_kwargs = dict(neuron=neuron, time_steps=spec.time_steps, norm=options["norm"],
-                            dense_norm=options["dense_norm"])
+        dense_kwargs = {"neuron": neuron, "time_steps": spec.time_steps, "norm": options["norm"],
+                        "dense_norm": options["dense_norm"]}
         dense = [dense_class(n_in, n_out, dropout=options["dropout"], **dense_kwargs)
-                 for n_in, n_out in zip(widths[:-1], widths[1:])]
+                 for n_in, n_out in itertools.pairwise(widths)]
         if options["classifier"] == "neuron":
             dense.append(dense_class(widths[-1], spec.num_classes, **dense_kwargs))
         else:
@@ -194,7 +195,7 @@ class ConvLSTMNet(nn.Module):
         self.cells, self.pools = nn.ModuleList(cells), nn.ModuleList(pools)
         widths = (_feature_size(spec, layout, same_padding=True), *layout.hidden, spec.num_classes)
         fc: list[nn.Module] = []
-        for n_in, n_out in zip(widths[:-1], widths[1:]):
+        for n_in, n_out in itertools.pairwise(widths):
             if options["dropout"] > 0:
                 fc.append(nn.Dropout(options["dropout"]))
             fc.append(nn.Linear(n_in, n_out))
@@ -233,7 +234,7 @@ class Conv3DNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         widths = (_feature_size(spec, layout), *layout.hidden, spec.num_classes)
         fc: list[nn.Module] = []
-        for n_in, n_out in zip(widths[:-1], widths[1:]):
+        for n_in, n_out in itertools.pairwise(widths):
             if options["dropout"] > 0:
                 fc.append(nn.Dropout(options["dropout"]))
             fc += [nn.Linear(n_in, n_out), nn.ReLU()]
