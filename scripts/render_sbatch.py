@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from unittest import mock
 
 import submitit
 from hydra import compose, initialize_config_dir
@@ -40,8 +41,10 @@ def render(overrides: list[str]) -> str:
     params = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
     params.pop("_target_", None)
     folder = tempfile.mkdtemp(prefix="liafnet-sbatch-")
-    executor = submitit.AutoExecutor(cluster="slurm", folder=folder,
-                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    # submitit refuses to build a SLURM executor where `srun` is missing; rendering submits nothing.
+    with mock.patch.object(submitit.SlurmExecutor, "affinity", return_value=1):
+        executor = submitit.AutoExecutor(cluster="slurm", folder=folder,
+                                         slurm_max_num_timeout=params.pop("max_num_timeout"))
     params.pop("submitit_folder")
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     params["name"] = "train"

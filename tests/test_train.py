@@ -34,6 +34,10 @@ def test_train_writes_metrics_logs_and_checkpoints(make_cfg, tmp_path):
     assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     header = (run / "csv" / "metrics.csv").read_text().splitlines()[0]
     assert "train/loss_epoch" in header and "val/acc" in header and "test/acc" in header
+    # Running the same cell again (fixed run dir, as in a paper table) skips the finished run.
+    before = (run / "metrics.json").stat().st_mtime_ns
+    assert train(cfg)["test/acc"] == written["test/acc"]
+    assert (run / "metrics.json").stat().st_mtime_ns == before
 
 
 def test_failed_run_records_status_and_error(make_cfg, tmp_path):

@@ -8,6 +8,7 @@ of a sequential multirun never share one.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -133,6 +134,21 @@ def find_last_checkpoint(run_dir: Path, output_dir: Path, overrides: list[str]) 
     return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
+def _finished_metrics(path: Path) -> dict | None:
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return metrics if metrics.get("status") == "ok" else None
+
+
+def _resolved(cfg: DictConfig) -> dict:
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # an interpolation only Hydra's runtime can resolve: keep the raw form
+        return OmegaConf.to_container(cfg, resolve=False)
+
+
 def _metric(value) -> float | None:
     if value is None:
         return None
@@ -143,12 +159,6 @@ def _metric(value) -> float | None:
 # ----------------------------------------------------------------------------------- train
 def train(cfg: DictConfig) -> dict:
     """Train, validate and test one model; return the metrics written to ``metrics.json``."""
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-
-    from liafnet.models import build_model
-    from liafnet.profile import profile_model
-    from liafnet.task import ClassificationTask
-
     run_dir = Path(cfg.paths.run_dir)
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     is_zero = rank_zero_only.rank == 0
@@ -158,9 +168,14 @@ def train(cfg: DictConfig) -> dict:
         "train_time_s": None, "samples_per_s": None, "error": None, "git_rev": git_revision(),
         "table": cfg.get("table_spec", {}).get("name") if cfg.get("table_spec") else None,
         "overrides": overrides, "run_dir": str(run_dir), "csv_log": "csv/metrics.csv",
-        "config": OmegaConf.to_container(cfg, resolve=False),
+        "config": _resolved(cfg),
     }
     metrics_path = run_dir / "metrics.json"
+    done = _finished_metrics(metrics_path)
+    if done is not None and not cfg.get("force", False) and cfg.get("ckpt_path") is None:
+        # A table cell that already finished (fixed run dir): re-running a table resumes it.
+        print(f"liafnet: {metrics_path} already says status ok; skipping (force=true reruns)", flush=True)
+        return done
 
     def save() -> None:
         if is_zero:
@@ -168,8 +183,14 @@ def train(cfg: DictConfig) -> dict:
 
     save()
     start = time.perf_counter()
-    task = None
     try:
+        # Imported here so that even an import failure ends in a metrics.json saying "failed".
+        from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+        from liafnet.models import build_model
+        from liafnet.profile import profile_model
+        from liafnet.task import ClassificationTask
+
         validate_config(cfg)
         seed_everything(int(cfg.seed), workers=True)
         datamodule = hydra.utils.instantiate(cfg.data.datamodule, seed=int(cfg.seed))
