@@ -159,7 +159,7 @@ def _proc_status_bytes(field: str) -> int:
 
 def peak_memory(impl: str, device: str, time_steps: int, batch: int) -> int:
     command = [sys.executable, __file__, "--memory-child", impl, "--device", device,
-               "--time-steps", str(time_steps), "--batch", str(batch)]
+               "--time-steps", str(time_steps), "--batch", str(batch), "--threads", str(torch.get_num_threads())]
     result = subprocess.run(command, capture_output=True, text=True, check=True, env=os.environ.copy())
     return int(result.stdout.strip().splitlines()[-1])
 
@@ -184,7 +184,8 @@ def markdown(report: dict) -> str:
         f"### Neuron benchmark ({cfg['device']})",
         "",
         (f"DVS128 Gesture LIAF-Net (2,322,891 weights), T={cfg['time_steps']}, batch {cfg['batch']}, "
-         f"one training step (forward + backward + Adam), median of {cfg['repeats']} alternating runs. "
+         f"one training step (forward + backward + Adam), median of {cfg['repeats']} alternating runs, "
+         f"{cfg['threads']} torch thread(s). "
          f"Machine: {report['machine']['processor']}, {report['machine']['cpu_count']} CPUs, "
          f"{report['machine'].get('gpu', 'no GPU')}, load average {report['machine']['load_average_1_5_15_min']} "
          f"at the end; torch {report['machine']['torch']}, spikingjelly {report['spikingjelly']}."),
@@ -213,9 +214,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice); 1 is robust on a shared machine")
     parser.add_argument("--memory-child", choices=IMPLS, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.memory_child:
         print(peak_memory_child(args.memory_child, args.device, args.time_steps, args.batch))
         return
@@ -243,6 +248,7 @@ def main() -> None:
               "memory liafnet / spikingjelly": 1.0}
     report = {
         "config": {"device": args.device, "time_steps": args.time_steps, "batch": args.batch,
+                   "threads": torch.get_num_threads(),
                    "repeats": args.repeats, "warmup": args.warmup, "network": "dvs_gesture liaf"},
         "machine": machine(device),
         "spikingjelly": sj_info if sj_ok else "not available",
