@@ -66,6 +66,15 @@ def test_sizes_follow_the_keras_recipe():
     assert concat.classifier.in_features == 200
 
 
+def test_keras_init_treats_the_liaf_rnn_like_the_other_recurrent_layers():
+    layer = build_text_model("liaf", SPEC, text_hidden=40).story_encoder
+    recurrent = layer.recurrent.weight.detach()
+    assert torch.allclose(recurrent @ recurrent.T, torch.eye(40), atol=1e-5)
+    assert torch.all(layer.input.bias == 0)
+    torch_layer = build_text_model("liaf", SPEC, text_hidden=40, text_init="torch").story_encoder
+    assert not torch.allclose(torch_layer.recurrent.weight @ torch_layer.recurrent.weight.T, torch.eye(40), atol=1e-2)
+
+
 def test_pre_padding_leaves_the_last_step_to_the_real_tokens():
     """With padding_idx=0 the padded steps carry only the question summary; a story that is
     pre-padded still ends on its own last token, so short stories in a long batch still work."""

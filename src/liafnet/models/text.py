@@ -64,13 +64,22 @@ def make_encoder(family: str, input_size: int, hidden: int, init: str, encoder: 
     LIAF/LIF: ``encoder="rnn"`` is the LIAF-RNN (recurrent weights on the membrane potential),
     ``"dense"`` a DenseLIAF/DenseLIF layer whose only memory is the leaky membrane. Neither uses
     batch norm: statistics over a batch of padded stories of varying length would mix padding in.
+    ``init="keras"`` initialises every family alike: Glorot-uniform input weights, orthogonal
+    recurrent weights, zero biases.
     """
     if family in ("lstm", "gru"):
         return TorchRNN(family, input_size, hidden, init)
     if encoder == "rnn":
-        return RecurrentLIAF(input_size, hidden, neuron)
-    layer = DenseLIF if family == "lif" else DenseLIAF
-    return layer(input_size, hidden, neuron=neuron, norm="none")
+        layer = RecurrentLIAF(input_size, hidden, neuron)
+        if init == "keras":
+            nn.init.orthogonal_(layer.recurrent.weight)
+    else:
+        layer = (DenseLIF if family == "lif" else DenseLIAF)(input_size, hidden, neuron=neuron, norm="none")
+    if init == "keras":
+        linear = layer.input if encoder == "rnn" else layer.linear
+        nn.init.xavier_uniform_(linear.weight)
+        nn.init.zeros_(linear.bias)
+    return layer
 
 
 class BabiReader(nn.Module):
