@@ -21,6 +21,7 @@ from pathlib import Path
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch import seed_everything
 from omegaconf import DictConfig, OmegaConf
@@ -200,7 +201,7 @@ def train(cfg: DictConfig) -> dict:
         options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()
                    if k not in ("family", "readout")}
         model = build_model(cfg.model.family, spec, **options)
-        stats = profile_model(model, spec)
+        stats = profile_model(model, spec)  # analytic spike rate; replaced by measured rates after fit
         metrics.update(params=stats["params"], macs=stats["macs"], acs=stats["acs"])
         task = ClassificationTask(
             model=model, num_classes=spec.num_classes,
@@ -228,6 +229,10 @@ def train(cfg: DictConfig) -> dict:
         metrics["samples_per_s"] = _metric(task.samples_per_second)
         metrics["val/acc"] = _metric(checkpoint.best_model_score)
         metrics["epochs"] = int(trainer.current_epoch)
+        # ACs from spike rates measured on one validation batch with the trained weights.
+        batch = move_data_to_device(next(iter(datamodule.val_dataloader()))[0], task.device)
+        measured = profile_model(model, spec, inputs=batch)
+        metrics.update(macs=measured["macs"], acs=measured["acs"])
         if cfg.get("test", True):
             best = checkpoint.best_model_path or None
             results = trainer.test(task, datamodule=datamodule, ckpt_path=best or "last", verbose=False)
