@@ -142,3 +142,19 @@ def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path, data_dir):
     assert status[-1][0] == "failed" and "learning rate" in status[-1][1]
     assert status[0.001] == ("ok", None)
     assert result.returncode != 0  # the sweep still reports that a job failed
+
+
+def test_train_py_runs_dvs_gesture_end_to_end_on_a_fake_original_tree(tmp_path):
+    import numpy as np
+
+    from tests.event_fixtures import write_gesture_tree
+
+    tree = tmp_path / "DvsGesture"
+    write_gesture_tree(tree, np.random.default_rng(0))
+    out = tmp_path / "out"
+    result = _cli("data=dvs_gesture", f"data.root={tree}", "data.spec.time_steps=4", "data.batch_size=2",
+                  *TINY, f"paths.output_dir={out}", f"paths.data_dir={tmp_path / 'data'}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    metrics = json.loads(next(out.glob("runs/*/metrics.json")).read_text())
+    assert (metrics["status"], metrics["data"], metrics["params"]) == ("ok", "dvs_gesture", 2_322_891)
+    assert metrics["test/acc"] is not None
