@@ -75,6 +75,22 @@ def test_keras_init_treats_the_liaf_rnn_like_the_other_recurrent_layers():
     assert not torch.allclose(torch_layer.recurrent.weight @ torch_layer.recurrent.weight.T, torch.eye(40), atol=1e-2)
 
 
+@pytest.mark.parametrize("family", ["liaf", "lif"])
+def test_spectral_recurrent_norm_keeps_the_liaf_rnn_gain_at_one(family):
+    model = build_text_model(family, SPEC, text_hidden=30, text_recurrent_norm="spectral")
+    for layer in (model.story_encoder, model.question_encoder):
+        original = layer.recurrent.parametrizations.weight.original
+        # Keras init reached the stored weight before the norm was attached: still orthogonal.
+        assert torch.allclose(original @ original.T, torch.eye(original.shape[0]), atol=1e-5)
+        with torch.no_grad():
+            original.mul_(3.0)  # what training can do to an unconstrained recurrent weight
+        for _ in range(20):  # power iteration: one step per training forward
+            layer(torch.randn(2, 1, layer.input.in_features))
+        assert torch.linalg.matrix_norm(layer.recurrent.weight, 2).item() == pytest.approx(1.0, abs=1e-3)
+    default = build_text_model(family, SPEC).story_encoder
+    assert not hasattr(default.recurrent, "parametrizations")
+
+
 def test_pre_padding_leaves_the_last_step_to_the_real_tokens():
     """With padding_idx=0 the padded steps carry only the question summary; a story that is
     pre-padded still ends on its own last token, so short stories in a long batch still work."""
@@ -89,7 +105,7 @@ def test_pre_padding_leaves_the_last_step_to_the_real_tokens():
     ({"text_merge": "mul"}, "model.text_merge"), ({"text_hidden": 0}, "model.text_hidden"),
     ({"text_dropout": 1.0}, "model.text_dropout"), ({"text_init": "xavier"}, "model.text_init"),
     ({"text_encoder": "lstm"}, "model.text_encoder"), ({"text_hiden": 5}, "model.text_hiden"),
-    ({"act": "tanh"}, "model.act"),
+    ({"act": "tanh"}, "model.act"), ({"text_recurrent_norm": "weight"}, "model.text_recurrent_norm"),
 ])
 def test_bad_options_name_the_key(options, key):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
@@ -101,6 +117,10 @@ def test_option_scope_per_family():
         build_text_model("lstm", SPEC, threshold=0.3)  # neuron keys are for liaf/lif only
     with pytest.raises(ValueError, match="model.act"):
         build_text_model("lif", SPEC, act="relu")  # LIF outputs spikes: no analog activation
+    with pytest.raises(ValueError, match="model.text_recurrent_norm applies to"):
+        build_text_model("gru", SPEC, text_recurrent_norm="spectral")
+    with pytest.raises(ValueError, match="model.text_recurrent_norm applies to"):
+        build_text_model("liaf", SPEC, text_encoder="dense", text_recurrent_norm="spectral")
     model = build_text_model("liaf", SPEC, threshold=0.3, act="relu", hidden_size=None, dropout=0.0)
     assert model.story_encoder.neuron.params.threshold == 0.3
     assert model.dropout.p == pytest.approx(0.3)  # the vision dropout key does not touch the reader

@@ -158,3 +158,29 @@ def test_train_py_runs_dvs_gesture_end_to_end_on_a_fake_original_tree(tmp_path):
     metrics = json.loads(next(out.glob("runs/*/metrics.json")).read_text())
     assert (metrics["status"], metrics["data"], metrics["params"]) == ("ok", "dvs_gesture", 2_322_891)
     assert metrics["test/acc"] is not None
+
+
+def test_nonfinite_gradient_step_is_skipped_whole():
+    """skip_nonfinite_grads drops a step whose gradient overflowed: no parameter moves, momentum
+    included, and the skip is counted; without it the gradient reaches the optimiser."""
+    import torch
+
+    from liafnet.task import ClassificationTask
+
+    for skip in (True, False):
+        torch.manual_seed(0)
+        task = ClassificationTask(torch.nn.Linear(3, 2), num_classes=2, optimizer=torch.optim.Adam,
+                                  skip_nonfinite_grads=skip)
+        optimizer = torch.optim.Adam(task.parameters(), lr=0.1)
+        before = [p.detach().clone() for p in task.parameters()]
+        task.model.weight.grad = torch.tensor([[float("inf"), 0.0, 1.0], [0.0, 1.0, 0.0]])
+        task.model.bias.grad = torch.ones(2)
+        task.on_before_optimizer_step(optimizer)
+        optimizer.step()
+        moved = [not torch.equal(b, p) for b, p in zip(before, task.parameters())]
+        if skip:
+            assert task.skipped_steps == 1 and not any(moved)
+            assert all(p.grad is None for p in task.parameters())
+        else:
+            assert task.skipped_steps == 0 and all(moved)
+            assert not torch.isfinite(task.model.weight).all()  # what the skip prevents

@@ -208,7 +208,8 @@ def train(cfg: DictConfig) -> dict:
             optimizer=hydra.utils.instantiate(cfg.optimizer),
             scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
             loss=cfg.loss, readout=cfg.model.get("readout", "mean"),
-            stop_on_nonfinite_loss=bool(cfg.get("stop_on_nonfinite_loss", True)), seed=int(cfg.seed),
+            stop_on_nonfinite_loss=bool(cfg.get("stop_on_nonfinite_loss", True)),
+            skip_nonfinite_grads=bool(cfg.get("skip_nonfinite_grads", False)), seed=int(cfg.seed),
         )
         task.run_config = OmegaConf.to_container(cfg, resolve=True)
         checkpoint = ModelCheckpoint(
@@ -229,6 +230,8 @@ def train(cfg: DictConfig) -> dict:
         metrics["samples_per_s"] = _metric(task.samples_per_second)
         metrics["val/acc"] = _metric(checkpoint.best_model_score)
         metrics["epochs"] = int(trainer.current_epoch)
+        if task.skip_nonfinite_grads:
+            metrics["skipped_steps"] = task.skipped_steps
         # ACs from spike rates measured on one validation batch with the trained weights.
         batch = move_data_to_device(next(iter(datamodule.val_dataloader()))[0], task.device)
         measured = profile_model(model, spec, inputs=batch)

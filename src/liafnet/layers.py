@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from liafnet.neurons import (
     Decay,
@@ -85,7 +86,7 @@ class LIAFNeuron(nn.Module):
                 y, state = neuron_step(u, alpha, self.params)
                 outputs.append(y)
             return torch.stack(outputs)
-        if self.impl == "reference":
+        if self.impl == "reference" or self.params.v_min is not None:  # the fused kernel has no floor
             return liaf_multistep_reference(x, alpha, self.params)
         return liaf_multistep(x, alpha, self.params)
 
@@ -225,19 +226,36 @@ class DenseLIF(DenseLIAF):
         super().__init__(*args, neuron=neuron._replace(params=neuron.params._replace(output="spike")), **kwargs)
 
 
+RECURRENT_NORMS = ("none", "spectral")
+
+
 class RecurrentLIAF(nn.Module):
     """LIAF-RNN (paper.md §4): the recurrent weight acts on the membrane potential.
 
     ``U^t = W_x X^t + b + W_v V^{t-1}``, then fire/output/reset/leak as every LIAF neuron
     (eqs. (2)-(5) of :mod:`liafnet.neurons`), ``V^{-1} = 0``. Input ``[L, B, N]``, output ``[L, B, H]``.
     The decay follows the neuron config (the authors' 2020 cell used it raw; here it is
-    ``sigmoid(d)`` by default, or fixed with ``decay=fixed``).
+    ``sigmoid(d)`` by default, or fixed with ``decay=fixed``. ``keras_init``: Glorot-uniform ``W_x``,
+    orthogonal ``W_v``, zero bias. ``recurrent_norm="spectral"`` divides
+    ``W_v`` by its largest singular value (power iteration), which keeps the dynamics and their gradient
+    from exploding on inputs hundreds of steps long.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, neuron: NeuronConfig | None = None):
+    def __init__(self, input_size: int, hidden_size: int, neuron: NeuronConfig | None = None,
+                 recurrent_norm: str = "none", keras_init: bool = False):
         super().__init__()
+        if recurrent_norm not in RECURRENT_NORMS:
+            raise ValueError(f"recurrent_norm must be one of {RECURRENT_NORMS}, got {recurrent_norm!r}")
         self.input = nn.Linear(input_size, hidden_size)
         self.recurrent = nn.Linear(hidden_size, hidden_size, bias=False)
+        if keras_init:  # before the spectral norm, whose power iteration starts from this weight
+            nn.init.xavier_uniform_(self.input.weight)
+            nn.init.zeros_(self.input.bias)
+            nn.init.orthogonal_(self.recurrent.weight)
+        if recurrent_norm == "spectral":
+            # Below threshold V^t = alpha W_v V^{t-1} + ..., and the gradient flows back through
+            # alpha W_v^T at every step: with ||W_v||_2 <= 1 neither can grow over long inputs.
+            spectral_norm(self.recurrent)
         self.neuron = LIAFNeuron(neuron or neuron_config(spiking=False), hidden_size, spatial_dims=0)
 
     @property

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_warn
 from torchmetrics.classification import MulticlassAccuracy
 
 READOUTS = ("mean", "last")
@@ -61,6 +62,7 @@ class ClassificationTask(LightningModule):
         loss: str = "ce",
         readout: str = "mean",
         stop_on_nonfinite_loss: bool = True,
+        skip_nonfinite_grads: bool = False,
         seed: int = 0,
     ):
         super().__init__()
@@ -74,6 +76,8 @@ class ClassificationTask(LightningModule):
         self.loss_kind = loss
         self.readout_mode = readout
         self.stop_on_nonfinite_loss = stop_on_nonfinite_loss
+        self.skip_nonfinite_grads = skip_nonfinite_grads
+        self.skipped_steps = 0
         self.seed = seed
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
@@ -115,6 +119,29 @@ class ClassificationTask(LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=target.numel())
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """With ``skip_nonfinite_grads``, a step whose gradient holds inf/NaN is dropped whole.
+
+        Backpropagation through hundreds of steps of a recurrence with gain > 1 can overflow even
+        when the forward pass is finite; clipping cannot rescue an inf (it turns it into NaN).
+        Setting the gradients to None makes the optimiser skip every parameter, momentum included.
+        """
+        if not self.skip_nonfinite_grads:
+            return
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if all(torch.isfinite(g).all() for g in grads):
+            return
+        self.skipped_steps += 1
+        for p in self.parameters():
+            p.grad = None
+        if self.skipped_steps == 1:
+            rank_zero_warn(f"non-finite gradient at epoch {self.current_epoch}: optimiser step skipped "
+                           "(skip_nonfinite_grads=true); later skips are counted in train/skipped_steps")
+
+    def on_train_epoch_end(self) -> None:
+        if self.skip_nonfinite_grads:
+            self.log("train/skipped_steps", float(self.skipped_steps))
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         self.train_samples += int(batch[1].numel())

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from liafnet.data.spec import DataSpec
-from liafnet.layers import DenseLIAF, DenseLIF, RecurrentLIAF
+from liafnet.layers import RECURRENT_NORMS, DenseLIAF, DenseLIF, RecurrentLIAF
 from liafnet.neurons import ANALOG_ONLY_KEYS, NEURON_DEFAULTS, NeuronConfig, neuron_config
 
 FAMILIES = ("liaf", "lif", "lstm", "gru")
@@ -58,27 +58,25 @@ class TorchRNN(nn.Module):
 
 
 def make_encoder(family: str, input_size: int, hidden: int, init: str, encoder: str,
-                 neuron: NeuronConfig | None) -> nn.Module:
+                 neuron: NeuronConfig | None, recurrent_norm: str = "none") -> nn.Module:
     """A recurrent layer ``[L, B, input_size] -> [L, B, hidden]`` of the given family.
 
     LIAF/LIF: ``encoder="rnn"`` is the LIAF-RNN (recurrent weights on the membrane potential),
     ``"dense"`` a DenseLIAF/DenseLIF layer whose only memory is the leaky membrane. Neither uses
     batch norm: statistics over a batch of padded stories of varying length would mix padding in.
     ``init="keras"`` initialises every family alike: Glorot-uniform input weights, orthogonal
-    recurrent weights, zero biases.
+    recurrent weights, zero biases. ``recurrent_norm="spectral"`` (LIAF-RNN only) keeps the recurrent
+    weight's spectral norm at 1 (see :class:`liafnet.layers.RecurrentLIAF`).
     """
     if family in ("lstm", "gru"):
         return TorchRNN(family, input_size, hidden, init)
     if encoder == "rnn":
-        layer = RecurrentLIAF(input_size, hidden, neuron)
-        if init == "keras":
-            nn.init.orthogonal_(layer.recurrent.weight)
-    else:
-        layer = (DenseLIF if family == "lif" else DenseLIAF)(input_size, hidden, neuron=neuron, norm="none")
+        return RecurrentLIAF(input_size, hidden, neuron, recurrent_norm=recurrent_norm,
+                             keras_init=init == "keras")
+    layer = (DenseLIF if family == "lif" else DenseLIAF)(input_size, hidden, neuron=neuron, norm="none")
     if init == "keras":
-        linear = layer.input if encoder == "rnn" else layer.linear
-        nn.init.xavier_uniform_(linear.weight)
-        nn.init.zeros_(linear.bias)
+        nn.init.xavier_uniform_(layer.linear.weight)
+        nn.init.zeros_(layer.linear.bias)
     return layer
 
 
@@ -87,7 +85,7 @@ class BabiReader(nn.Module):
 
     def __init__(self, family: str, vocab_size: int, embed_dim: int = 50, hidden: int = 50,
                  dropout: float = 0.3, merge: str = "sum_repeat", init: str = "keras", encoder: str = "rnn",
-                 neuron: NeuronConfig | None = None):
+                 neuron: NeuronConfig | None = None, recurrent_norm: str = "none"):
         super().__init__()
         self.merge = merge
         self.story_embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
@@ -95,8 +93,9 @@ class BabiReader(nn.Module):
         self.dropout = nn.Dropout(dropout)
         # sum_repeat adds the question summary to every story embedding, so it has the embedding size.
         question_size = embed_dim if merge == "sum_repeat" else hidden
-        self.question_encoder = make_encoder(family, embed_dim, question_size, init, encoder, neuron)
-        self.story_encoder = make_encoder(family, embed_dim, hidden, init, encoder, neuron)
+        self.question_encoder = make_encoder(family, embed_dim, question_size, init, encoder, neuron,
+                                             recurrent_norm)
+        self.story_encoder = make_encoder(family, embed_dim, hidden, init, encoder, neuron, recurrent_norm)
         features = hidden if merge == "sum_repeat" else hidden + question_size
         self.classifier = nn.Linear(features, vocab_size)
         if init == "keras":
@@ -127,9 +126,13 @@ TEXT_DEFAULTS = {
     "text_init": "keras",
     "text_encoder": "rnn",
     "text_neuron": {},
+    "text_recurrent_norm": "none",
 }
 # Keys of the shared model config that size the vision networks; the text reader uses text_* instead.
 VISION_SIZING_KEYS = ("hidden_size", "num_layers", "dropout")
+# Training settings kept beside the family's options so that one sweep over `model` varies them too
+# (conf/experiment/babi.yaml reads model.text_lr); the reader itself does not use them.
+TRAINING_KEYS = ("text_lr",)
 
 
 def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
@@ -139,7 +142,8 @@ def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
     liaf/lif the neuron keys of :data:`liafnet.neurons.NEURON_DEFAULTS`, which the model config shares
     with the vision networks; ``text_neuron`` (a mapping of neuron keys, liaf/lif only) overrides them
     for the text reader alone. The keys in :data:`VISION_SIZING_KEYS` belong to the vision networks
-    and are not used. Anything else raises ``ValueError`` naming ``model.<key>``.
+    and :data:`TRAINING_KEYS` to the training setting; neither is used here. Anything else raises
+    ``ValueError`` naming ``model.<key>``.
     """
     if family not in FAMILIES:
         raise ValueError(f"model.family must be one of {FAMILIES} for text data, got {family!r}")
@@ -148,7 +152,8 @@ def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
                          f"vocab_size={spec.vocab_size}")
     spiking_neurons = family in ("liaf", "lif")
     neuron_keys = {k for k in NEURON_DEFAULTS if not (family == "lif" and k in ANALOG_ONLY_KEYS)}
-    known = set(TEXT_DEFAULTS) | set(VISION_SIZING_KEYS) | (neuron_keys if spiking_neurons else set())
+    known = set(TEXT_DEFAULTS) | set(VISION_SIZING_KEYS) | set(TRAINING_KEYS) \
+        | (neuron_keys if spiking_neurons else set())
     for key in options:
         if key not in known:
             raise ValueError(f"model.{key} is not an option of the {family} text model "
@@ -160,9 +165,13 @@ def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
     if isinstance(o["text_dropout"], bool) or not isinstance(o["text_dropout"], (int, float)) \
             or not 0 <= o["text_dropout"] < 1:
         raise ValueError(f"model.text_dropout must be in [0, 1); got {o['text_dropout']!r}")
-    for key, choices in (("text_merge", MERGES), ("text_init", INITS), ("text_encoder", ENCODERS)):
+    for key, choices in (("text_merge", MERGES), ("text_init", INITS), ("text_encoder", ENCODERS),
+                         ("text_recurrent_norm", RECURRENT_NORMS)):
         if o[key] not in choices:
             raise ValueError(f"model.{key} must be one of {', '.join(choices)}; got {o[key]!r}")
+    if o["text_recurrent_norm"] != "none" and not (spiking_neurons and o["text_encoder"] == "rnn"):
+        raise ValueError("model.text_recurrent_norm applies to the liaf/lif LIAF-RNN encoder "
+                         f"(text_encoder=rnn) only, not to {family} with text_encoder={o['text_encoder']}")
     text_neuron = dict(o["text_neuron"] or {})
     if text_neuron and not spiking_neurons:
         raise ValueError(f"model.text_neuron applies to liaf/lif only, not to {family}")
@@ -176,4 +185,4 @@ def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
         neuron = neuron_config(spiking=family == "lif", **{**shared, **text_neuron})
     return BabiReader(family, spec.vocab_size, embed_dim=o["text_embed_dim"], hidden=o["text_hidden"],
                       dropout=float(o["text_dropout"]), merge=o["text_merge"], init=o["text_init"],
-                      encoder=o["text_encoder"], neuron=neuron)
+                      encoder=o["text_encoder"], neuron=neuron, recurrent_norm=o["text_recurrent_norm"])
