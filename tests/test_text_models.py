@@ -76,19 +76,26 @@ def test_keras_init_treats_the_liaf_rnn_like_the_other_recurrent_layers():
 
 
 @pytest.mark.parametrize("family", ["liaf", "lif"])
-def test_spectral_recurrent_norm_keeps_the_liaf_rnn_gain_at_one(family):
-    model = build_text_model(family, SPEC, text_hidden=30, text_recurrent_norm="spectral")
-    for layer in (model.story_encoder, model.question_encoder):
-        original = layer.recurrent.parametrizations.weight.original
-        # Keras init reached the stored weight before the norm was attached: still orthogonal.
-        assert torch.allclose(original @ original.T, torch.eye(original.shape[0]), atol=1e-5)
-        with torch.no_grad():
-            original.mul_(3.0)  # what training can do to an unconstrained recurrent weight
-        for _ in range(20):  # power iteration: one step per training forward
-            layer(torch.randn(2, 1, layer.input.in_features))
-        assert torch.linalg.matrix_norm(layer.recurrent.weight, 2).item() == pytest.approx(1.0, abs=1e-3)
-    default = build_text_model(family, SPEC).story_encoder
-    assert not hasattr(default.recurrent, "parametrizations")
+def test_gain_recurrent_norm_caps_the_liaf_rnn_loop_gain_at_one(family):
+    model = build_text_model(family, SPEC, text_hidden=30, text_recurrent_norm="gain")
+    layer = model.story_encoder
+    alpha = layer.neuron.alpha()
+    # Keras init: W_v orthogonal, so the loop gain alpha * 1 < 1 and the weight is used as is.
+    torch.testing.assert_close(layer.recurrent_weight(), layer.recurrent.weight)
+    with torch.no_grad():
+        layer.recurrent.weight.mul_(3.0)  # what training can do to an unconstrained recurrent weight
+    gain = alpha * torch.linalg.matrix_norm(layer.recurrent_weight(), ord=2)
+    assert gain.item() == pytest.approx(1.0, abs=1e-5)
+    # Over a long input the capped layer stays bounded where the uncapped one overflows.
+    unbounded = build_text_model(family, SPEC, text_hidden=30).story_encoder
+    unbounded.load_state_dict(layer.state_dict())
+    x = -torch.ones(3000, 1, layer.input.in_features)
+    with torch.no_grad():
+        for module in (layer, unbounded):
+            module.input.weight.fill_(0.05)
+    assert torch.isfinite(layer(x)).all()
+    if family == "liaf":
+        assert not torch.isfinite(unbounded(x)).all()
 
 
 def test_pre_padding_leaves_the_last_step_to_the_real_tokens():
@@ -105,7 +112,7 @@ def test_pre_padding_leaves_the_last_step_to_the_real_tokens():
     ({"text_merge": "mul"}, "model.text_merge"), ({"text_hidden": 0}, "model.text_hidden"),
     ({"text_dropout": 1.0}, "model.text_dropout"), ({"text_init": "xavier"}, "model.text_init"),
     ({"text_encoder": "lstm"}, "model.text_encoder"), ({"text_hiden": 5}, "model.text_hiden"),
-    ({"act": "tanh"}, "model.act"), ({"text_recurrent_norm": "weight"}, "model.text_recurrent_norm"),
+    ({"act": "tanh"}, "model.act"), ({"text_recurrent_norm": "spectral"}, "model.text_recurrent_norm"),
 ])
 def test_bad_options_name_the_key(options, key):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
@@ -118,9 +125,9 @@ def test_option_scope_per_family():
     with pytest.raises(ValueError, match="model.act"):
         build_text_model("lif", SPEC, act="relu")  # LIF outputs spikes: no analog activation
     with pytest.raises(ValueError, match="model.text_recurrent_norm applies to"):
-        build_text_model("gru", SPEC, text_recurrent_norm="spectral")
+        build_text_model("gru", SPEC, text_recurrent_norm="gain")
     with pytest.raises(ValueError, match="model.text_recurrent_norm applies to"):
-        build_text_model("liaf", SPEC, text_encoder="dense", text_recurrent_norm="spectral")
+        build_text_model("liaf", SPEC, text_encoder="dense", text_recurrent_norm="gain")
     model = build_text_model("liaf", SPEC, threshold=0.3, act="relu", hidden_size=None, dropout=0.0)
     assert model.story_encoder.neuron.params.threshold == 0.3
     assert model.dropout.p == pytest.approx(0.3)  # the vision dropout key does not touch the reader

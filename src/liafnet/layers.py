@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
+import torch.nn.functional as F
 
 from liafnet.neurons import (
     Decay,
@@ -226,7 +226,7 @@ class DenseLIF(DenseLIAF):
         super().__init__(*args, neuron=neuron._replace(params=neuron.params._replace(output="spike")), **kwargs)
 
 
-RECURRENT_NORMS = ("none", "spectral")
+RECURRENT_NORMS = ("none", "gain")
 
 
 class RecurrentLIAF(nn.Module):
@@ -235,10 +235,14 @@ class RecurrentLIAF(nn.Module):
     ``U^t = W_x X^t + b + W_v V^{t-1}``, then fire/output/reset/leak as every LIAF neuron
     (eqs. (2)-(5) of :mod:`liafnet.neurons`), ``V^{-1} = 0``. Input ``[L, B, N]``, output ``[L, B, H]``.
     The decay follows the neuron config (the authors' 2020 cell used it raw; here it is
-    ``sigmoid(d)`` by default, or fixed with ``decay=fixed``. ``keras_init``: Glorot-uniform ``W_x``,
-    orthogonal ``W_v``, zero bias. ``recurrent_norm="spectral"`` divides
-    ``W_v`` by its largest singular value (power iteration), which keeps the dynamics and their gradient
-    from exploding on inputs hundreds of steps long.
+    ``sigmoid(d)`` by default, or fixed with ``decay=fixed``). ``keras_init``: Glorot-uniform ``W_x``,
+    orthogonal ``W_v``, zero bias.
+
+    Below threshold nothing resets the membrane, so ``V^t = alpha (W_v V^{t-1} + ...)`` and the
+    gradient flows back through ``alpha W_v^T`` at every step: once training pushes the loop gain
+    ``alpha ||W_v||_2`` past 1, both grow geometrically over stories hundreds of words long.
+    ``recurrent_norm="gain"`` uses ``W_v min(1, 1 / (alpha ||W_v||_2))``, a loop gain of at most 1:
+    memory can still last (gain near 1), explosion cannot happen.
     """
 
     def __init__(self, input_size: int, hidden_size: int, neuron: NeuronConfig | None = None,
@@ -248,28 +252,34 @@ class RecurrentLIAF(nn.Module):
             raise ValueError(f"recurrent_norm must be one of {RECURRENT_NORMS}, got {recurrent_norm!r}")
         self.input = nn.Linear(input_size, hidden_size)
         self.recurrent = nn.Linear(hidden_size, hidden_size, bias=False)
-        if keras_init:  # before the spectral norm, whose power iteration starts from this weight
+        self.recurrent_norm = recurrent_norm
+        if keras_init:
             nn.init.xavier_uniform_(self.input.weight)
             nn.init.zeros_(self.input.bias)
             nn.init.orthogonal_(self.recurrent.weight)
-        if recurrent_norm == "spectral":
-            # Below threshold V^t = alpha W_v V^{t-1} + ..., and the gradient flows back through
-            # alpha W_v^T at every step: with ||W_v||_2 <= 1 neither can grow over long inputs.
-            spectral_norm(self.recurrent)
         self.neuron = LIAFNeuron(neuron or neuron_config(spiking=False), hidden_size, spatial_dims=0)
 
     @property
     def spiking(self) -> bool:
         return self.neuron.spiking
 
+    def recurrent_weight(self) -> torch.Tensor:
+        """``W_v`` as used in the recurrence (rescaled with ``recurrent_norm="gain"``)."""
+        weight = self.recurrent.weight
+        if self.recurrent_norm == "gain":
+            gain = self.neuron.alpha().max() * torch.linalg.matrix_norm(weight, ord=2)
+            weight = weight * torch.clamp(1.0 / gain, max=1.0)
+        return weight
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_time_first(x, 3, type(self).__name__)
         drive = self.input(x)
         alpha = self.neuron.alpha().to(drive.dtype)
+        weight = self.recurrent_weight()
         state: NeuronState | None = None
         outputs = []
         for drive_t in drive:
-            u = drive_t if state is None else drive_t + self.recurrent(state.v)
+            u = drive_t if state is None else drive_t + F.linear(state.v, weight)
             y, state = neuron_step(u, alpha, self.neuron.params)
             outputs.append(y)
         return torch.stack(outputs)

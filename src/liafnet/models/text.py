@@ -65,8 +65,8 @@ def make_encoder(family: str, input_size: int, hidden: int, init: str, encoder: 
     ``"dense"`` a DenseLIAF/DenseLIF layer whose only memory is the leaky membrane. Neither uses
     batch norm: statistics over a batch of padded stories of varying length would mix padding in.
     ``init="keras"`` initialises every family alike: Glorot-uniform input weights, orthogonal
-    recurrent weights, zero biases. ``recurrent_norm="spectral"`` (LIAF-RNN only) keeps the recurrent
-    weight's spectral norm at 1 (see :class:`liafnet.layers.RecurrentLIAF`).
+    recurrent weights, zero biases. ``recurrent_norm="gain"`` (LIAF-RNN only) caps the membrane loop
+    gain at 1 (see :class:`liafnet.layers.RecurrentLIAF`).
     """
     if family in ("lstm", "gru"):
         return TorchRNN(family, input_size, hidden, init)
