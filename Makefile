@@ -65,7 +65,8 @@ SMOKE_COMMON := seed=0 logger=csv trainer=debug trainer.limit_train_batches=2 \
 SMOKE_EVENTS := $(SMOKE_COMMON) data=synthetic data.spec.time_steps=4
 SMOKE_BABI := $(SMOKE_COMMON) data.task=1,2 trainer.max_epochs=2
 # Sweep, then aggregate whatever is on disk even if a job failed; the status is the sweep's.
-table_cmd = $(PY) train.py table=$(1) $(2); status=$$?; $(PY) -m liafnet.tables table=$(1) $(2) && exit $$status
+# $(3): overrides for the aggregation only.
+table_cmd = $(PY) train.py table=$(1) $(2); status=$$?; $(PY) -m liafnet.tables table=$(1) $(2) $(3) && exit $$status
 
 table-efficiency: install  ## params, MACs/ACs, synops, energy of every model x event dataset (no data needed)
 	$(PY) -m liafnet.profile --table outputs/tables/efficiency
@@ -83,10 +84,10 @@ tables: install  ## every paper table whose data is present, and the efficiency 
 
 tables-smoke: install  ## every table's grid on tiny synthetic/bAbI data, end to end (minutes)
 	@status=0; for t in $(EVENT_TABLES); do \
-	  ( $(call table_cmd,$$t,$(SMOKE_EVENTS)) ) || status=1; \
+	  ( $(call table_cmd,$$t,$(SMOKE_EVENTS),+table_spec.smoke=true) ) || status=1; \
 	done; \
 	if [ -n "$(BABI_ROOT)" ]; then \
-	  ( $(call table_cmd,babi,$(SMOKE_BABI) data.root=$(BABI_ROOT)) ) || status=1; \
+	  ( $(call table_cmd,babi,$(SMOKE_BABI) data.root=$(BABI_ROOT),+table_spec.smoke=true) ) || status=1; \
 	else echo "tables-smoke: bAbI skipped, no copy found (make data-babi)"; fi; \
 	exit $$status
 

@@ -85,6 +85,17 @@ def test_mean_std_n_paper_and_diff(sweep, tmp_path):
     assert rows["GRU"]["paper"] == PAPER_UNKNOWN  # absent from the paper file: unknown, never invented
 
 
+def test_smoke_tables_say_so_and_drop_the_difference_to_the_paper(sweep, tmp_path):
+    table, paths = build_table(gesture_spec(smoke=True), sweep, tmp_path / "out", plots=False)
+    text = paths["md"].read_text()
+    assert text.startswith("# SMOKE RUN, not comparable with the paper: Gesture test accuracy (%)")
+    rows = md_rows(text)
+    assert rows["LIAF-Net"]["paper"] == "97.6" and "ours − paper" not in rows["LIAF-Net"]
+    assert "Smoke run: tiny data" in text
+    liaf = next(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    assert liaf["paper"] == "97.6" and liaf["diff"] == ""
+
+
 def test_failed_runs_are_counted_not_averaged(sweep, tmp_path):
     table, paths = build_table(gesture_spec(), sweep, tmp_path / "out", plots=False)
     lstm = table.cell("lstm")
@@ -282,6 +293,7 @@ def test_runs_outside_the_grid_are_shown_and_noted(tmp_path):
     ({"name": "t", "rows": {"key": "model"}, "fields": [{"key": "params", "format": "hex"}]}, "format"),
     ({"name": "t", "rows": {"key": "model"}, "grid": {"seed": 3}}, "grid.seed: expected a list"),
     ({"name": "t", "rows": {"key": "model"}, "plots": ["pie"]}, "plots: unknown ['pie']"),
+    ({"name": "t", "rows": {"key": "model"}, "smoke": "yes"}, "smoke: expected true or false"),
 ])
 def test_bad_specs_name_the_key(spec, message, tmp_path):
     with pytest.raises(TableSpecError, match=message.replace("[", r"\[").replace("]", r"\]")):

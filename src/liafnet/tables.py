@@ -237,6 +237,8 @@ class TableSpec:
     summary_mean: bool
     pass_threshold: float | None
     plots: tuple[str, ...]
+    # A smoke run (tiny data and budget): the paper column stays for orientation, no "ours - paper".
+    smoke: bool = False
 
     @property
     def identity_keys(self) -> tuple[str, ...]:
@@ -259,7 +261,7 @@ class TableSpec:
         _require(spec, ("name", "rows"), where)
         unknown = set(spec) - {
             "name", "title", "metric", "scale", "digits", "rows", "columns", "seed_key", "grid",
-            "paper", "paper_key", "fields", "summary", "plots",
+            "paper", "paper_key", "fields", "summary", "plots", "smoke",
         }
         if unknown:
             raise TableSpecError(f"{where}: unknown keys {sorted(unknown)}; see docs/tables.md")
@@ -295,9 +297,13 @@ class TableSpec:
             raise TableSpecError(
                 f"{where}.plots: unknown {sorted(bad_plots)}; choose from params ops macs acs curves frames"
             )
+        smoke = spec.get("smoke", False)
+        if not isinstance(smoke, bool):
+            raise TableSpecError(f"{where}.smoke: expected true or false, got {smoke!r}")
+        title = str(spec.get("title", spec["name"]))
         return cls(
             name=str(spec["name"]),
-            title=str(spec.get("title", spec["name"])),
+            title=f"SMOKE RUN, not comparable with the paper: {title}" if smoke else title,
             metric=str(spec.get("metric", "test/acc")),
             scale=float(spec.get("scale", 100.0)),
             digits=int(spec.get("digits", 1)),
@@ -313,6 +319,7 @@ class TableSpec:
             pass_threshold=(None if summary.get("pass_threshold") is None
                             else float(summary["pass_threshold"])),
             plots=plots,
+            smoke=smoke,
         )
 
     def paper_entry(self, row: str, col: str | None) -> tuple[float | None, str | None]:
@@ -712,7 +719,7 @@ def build_columns(table: Table) -> list[_Column]:
             papers = paper_numbers(col)
             header = f"{spec.columns.display(col)} (paper)" if wide else "paper"
             columns.append(_Column(header, [_paper_text(p, digits) for p in papers], papers, PAPER_UNKNOWN))
-            if any(p is not None for p in papers):
+            if any(p is not None for p in papers) and not spec.smoke:
                 ours = [table.cell(row, col).mean for row in rows]
                 header = f"{spec.columns.display(col)} − paper" if wide else "ours − paper"
                 columns.append(_Column(header, [_diff_text(o, p, digits) for o, p in zip(ours, papers)]))
@@ -774,6 +781,9 @@ def _notes(table: Table) -> list[str]:
     spec = table.spec
     lines = []
     n_text = "over seeds; n = finished runs" if spec.columns is None else "over seeds (n shown when > 1)"
+    if spec.smoke:
+        lines.append("Smoke run: tiny data (synthetic stand-in or a few bAbI tasks) and a budget of a few "
+                     "batches; it checks the pipeline end to end, its numbers say nothing about the paper.")
     lines.append(f"Ours: {spec.metric} × {spec.scale:g}, mean ± sample std (n − 1) {n_text}; "
                  "a single run shows its value alone.")
     if spec.paper is not None:
@@ -831,7 +841,7 @@ def render_csv(table: Table) -> str:
         for col in table.cols:
             cell = table.cell(row, col)
             paper, source = spec.paper_entry(row, col)
-            diff = None if cell.mean is None or paper is None else cell.mean - paper
+            diff = None if cell.mean is None or paper is None or spec.smoke else cell.mean - paper
             line = [row] + ([col] if spec.columns else [])
             line += [_raw(cell.mean), _raw(cell.std), cell.n, cell.n_failed, cell.n_unfinished,
                      cell.n_missing, cell.n_duplicates, _raw(paper), source or "", _raw(diff)]
