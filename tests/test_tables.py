@@ -231,6 +231,32 @@ def test_wide_layout_with_references_and_summary_rows(tmp_path):
     assert rows["passed (≥ 95%)"]["FB LSTM"] == "0/3"
 
 
+def test_claim_check_compares_the_column_means(tmp_path):
+    spec = {"name": "babi", "rows": {"key": "data.task", "order": [1, 2]},
+            "columns": {"key": "model", "order": ["liaf", "lstm", "gru"]},
+            "claim": {"text": "comparable", "column": "liaf", "against": ["lstm", "gru"], "tolerance": 3}}
+    root = tmp_path / "sweep"
+    accs = {"liaf": (0.50, 0.60), "lstm": (0.52, 0.60), "gru": (0.56, 0.62)}  # means 55, 56, 59
+    for model, (a1, a2) in accs.items():
+        for task, acc in ((1, a1), (2, a2)):
+            write_run(root, f"{model}{task}", model=model, data="babi", config={"data": {"task": task}},
+                      **{"test/acc": acc})
+    table, paths = build_table(spec, root, tmp_path / "out", plots=False)
+    line = tables.claim_check(table)
+    assert line == ("Claim check (comparable): liaf 55.0 vs gru 59.0, the better of lstm and gru: "
+                    "-4.0 points (allowed: -3), **NOT met**.")
+    assert line in paths["md"].read_text()
+    write_run(root, "liaf1b", model="liaf", data="babi", seed=1, config={"data": {"task": 1}},
+              **{"test/acc": 0.70})  # task 1 mean (50 + 70) / 2 = 60: LIAF mean 60 vs GRU 59
+    assert tables.claim_check(build_table(spec, root, tmp_path / "out", plots=False)[0]).endswith(
+        "+1.0 points (allowed: -3), **met**.")
+    (root / "gru2" / "metrics.json").unlink()
+    assert "not checked, gru lack results" in tables.claim_check(
+        build_table(spec, root, tmp_path / "out", plots=False)[0])
+    with pytest.raises(TableSpecError, match=r"\['rnn'\] are not columns"):
+        TableSpec.from_dict({**spec, "claim": {**spec["claim"], "against": ["rnn"]}})
+
+
 def test_latex_output(sweep, tmp_path):
     spec = gesture_spec(rows={"key": "model", "label": "model_name", "order": MODELS,
                               "names": {"liaf": "LIAF_Net 100%"}})

@@ -220,6 +220,16 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A comparison the table checks: ``column``'s mean over rows against the best of ``against``."""
+
+    text: str
+    column: str
+    against: tuple[str, ...]
+    tolerance: float  # points the column may trail the best and still count as met
+
+
+@dataclass(frozen=True)
 class TableSpec:
     name: str
     title: str
@@ -239,6 +249,7 @@ class TableSpec:
     plots: tuple[str, ...]
     # A smoke run (tiny data and budget): the paper column stays for orientation, no "ours - paper".
     smoke: bool = False
+    claim: Claim | None = None
 
     @property
     def identity_keys(self) -> tuple[str, ...]:
@@ -261,7 +272,7 @@ class TableSpec:
         _require(spec, ("name", "rows"), where)
         unknown = set(spec) - {
             "name", "title", "metric", "scale", "digits", "rows", "columns", "seed_key", "grid",
-            "paper", "paper_key", "fields", "summary", "plots", "smoke",
+            "paper", "paper_key", "fields", "summary", "plots", "smoke", "claim",
         }
         if unknown:
             raise TableSpecError(f"{where}: unknown keys {sorted(unknown)}; see docs/tables.md")
@@ -320,6 +331,7 @@ class TableSpec:
                             else float(summary["pass_threshold"])),
             plots=plots,
             smoke=smoke,
+            claim=None if spec.get("claim") is None else _claim(spec["claim"], columns, f"{where}.claim"),
         )
 
     def paper_entry(self, row: str, col: str | None) -> tuple[float | None, str | None]:
@@ -378,6 +390,23 @@ def _field(raw: Any, where: str) -> FieldSpec:
     if spec.agg not in _AGGREGATIONS:
         raise TableSpecError(f"{where}.{spec.key}.agg: {spec.agg!r} not in {_AGGREGATIONS}")
     return spec
+
+
+def _claim(raw: Any, columns: Axis | None, where: str) -> Claim:
+    _require(raw, ("text", "column", "against"), where)
+    if columns is None:
+        raise TableSpecError(f"{where}: a claim compares columns; the table has none")
+    against = raw["against"]
+    if not isinstance(against, (list, tuple)) or not against:
+        raise TableSpecError(f"{where}.against: expected a non-empty list of column values, got {against!r}")
+    named = [norm(raw["column"])] + [norm(v) for v in against]
+    unknown = [v for v in named if columns.order and v not in columns.order]
+    if unknown:
+        raise TableSpecError(f"{where}: {unknown} are not columns of the table ({list(columns.order)})")
+    tolerance = raw.get("tolerance", 0)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or tolerance < 0:
+        raise TableSpecError(f"{where}.tolerance: expected a number >= 0, got {tolerance!r}")
+    return Claim(text=str(raw["text"]), column=named[0], against=tuple(named[1:]), tolerance=float(tolerance))
 
 
 def _reference(raw: Any, where: str) -> Reference:
@@ -777,9 +806,36 @@ def _grid_rows(table: Table) -> tuple[list[Text], list[list[Text]], list[list[Te
     return headers, body, _summary_rows(table, columns)
 
 
+def claim_check(table: Table) -> str | None:
+    """One line saying whether the spec's claim holds on the table's mean over rows (None: no claim)."""
+    claim, spec = table.spec.claim, table.spec
+    if claim is None:
+        return None
+    means, missing = {}, []
+    for col in (claim.column,) + claim.against:
+        values = [table.cell(row, col).mean for row in table.rows]
+        if any(v is None for v in values):
+            missing.append(spec.columns.display(col))
+        else:
+            means[col] = statistics.fmean(values)
+    head = f"Claim check ({claim.text})"
+    if missing:
+        return f"{head}: not checked, {', '.join(missing)} lack results in some rows."
+    best = max(claim.against, key=means.__getitem__)
+    diff = means[claim.column] - means[best]
+    met = diff >= -claim.tolerance
+    others = " and ".join(spec.columns.display(c) for c in claim.against)
+    return (f"{head}: {spec.columns.display(claim.column)} {_number(means[claim.column], spec.digits)} vs "
+            f"{spec.columns.display(best)} {_number(means[best], spec.digits)}, the better of {others}: "
+            f"{diff:+.{spec.digits}f} points (allowed: {-claim.tolerance:+g}), "
+            + ("**met**." if met else "**NOT met**."))
+
+
 def _notes(table: Table) -> list[str]:
     spec = table.spec
     lines = []
+    if spec.claim is not None:
+        lines.append(claim_check(table))
     n_text = "over seeds; n = finished runs" if spec.columns is None else "over seeds (n shown when > 1)"
     if spec.smoke:
         lines.append("Smoke run: tiny data (synthetic stand-in or a few bAbI tasks) and a budget of a few "
