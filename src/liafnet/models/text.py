@@ -130,9 +130,6 @@ TEXT_DEFAULTS = {
 }
 # Keys of the shared model config that size the vision networks; the text reader uses text_* instead.
 VISION_SIZING_KEYS = ("hidden_size", "num_layers", "dropout")
-# Training settings kept beside the family's options so that one sweep over `model` varies them too
-# (conf/experiment/babi.yaml reads model.text_lr); the reader itself does not use them.
-TRAINING_KEYS = ("text_lr",)
 
 
 def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
@@ -142,8 +139,7 @@ def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
     liaf/lif the neuron keys of :data:`liafnet.neurons.NEURON_DEFAULTS`, which the model config shares
     with the vision networks; ``text_neuron`` (a mapping of neuron keys, liaf/lif only) overrides them
     for the text reader alone. The keys in :data:`VISION_SIZING_KEYS` belong to the vision networks
-    and :data:`TRAINING_KEYS` to the training setting; neither is used here. Anything else raises
-    ``ValueError`` naming ``model.<key>``.
+    and are not used. Anything else raises ``ValueError`` naming ``model.<key>``.
     """
     if family not in FAMILIES:
         raise ValueError(f"model.family must be one of {FAMILIES} for text data, got {family!r}")
@@ -152,8 +148,7 @@ def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
                          f"vocab_size={spec.vocab_size}")
     spiking_neurons = family in ("liaf", "lif")
     neuron_keys = {k for k in NEURON_DEFAULTS if not (family == "lif" and k in ANALOG_ONLY_KEYS)}
-    known = set(TEXT_DEFAULTS) | set(VISION_SIZING_KEYS) | set(TRAINING_KEYS) \
-        | (neuron_keys if spiking_neurons else set())
+    known = set(TEXT_DEFAULTS) | set(VISION_SIZING_KEYS) | (neuron_keys if spiking_neurons else set())
     for key in options:
         if key not in known:
             raise ValueError(f"model.{key} is not an option of the {family} text model "
