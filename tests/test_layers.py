@@ -12,12 +12,11 @@ from liafnet.layers import (
     ConvLSTM,
     ConvLSTMCell,
     DenseLIAF,
-    LIAFNeuron,
     DenseLIF,
     RecurrentLIAF,
     TimeDistributed,
 )
-from liafnet.neurons import NeuronParams, liaf_multistep, liaf_multistep_reference, neuron_config, neuron_step
+from liafnet.neurons import NeuronParams, liaf_multistep, neuron_config, neuron_step
 
 
 def _grads(module: nn.Module, x: torch.Tensor, y: torch.Tensor):
@@ -185,26 +184,3 @@ def test_convlstm_matches_single_conv_formulation():
     with pytest.raises(ValueError, match="odd kernel"):
         ConvLSTMCell(2, 3, 4)
 
-
-def test_membrane_floor_bounds_a_recurrent_liaf_with_gain_above_one():
-    """Below threshold nothing resets V, so a recurrent gain > 1 on the membrane grows without bound;
-    the floor keeps every potential in [v_min, threshold]."""
-    x = -torch.ones(200, 1, 2)
-    unbounded, floored = (RecurrentLIAF(2, 2, neuron=neuron_config(False, decay="fixed", decay_alpha=0.9,
-                                                                   **extra)) for extra in ({}, {"v_min": -1.0}))
-    for layer in (unbounded, floored):
-        with torch.no_grad():
-            layer.input.weight.copy_(torch.eye(2))
-            layer.input.bias.zero_()
-            layer.recurrent.weight.copy_(2.0 * torch.eye(2))  # gain 0.9 * 2 = 1.8 per step
-    assert not torch.isfinite(unbounded(x)).all()
-    y = floored(x)
-    # U = -1 + 2 V with V >= -1: U >= -3, so outputs stay at SELU(-3) or above.
-    assert torch.isfinite(y).all() and y.min() >= torch.selu(torch.tensor(-3.0)) - 1e-6
-
-
-def test_membrane_floor_runs_the_per_step_path_in_layer_neurons():
-    neuron = LIAFNeuron(neuron_config(False, v_min=-0.5), channels=3, spatial_dims=0)
-    x = torch.randn(6, 2, 3) * 3
-    y = neuron(x)
-    torch.testing.assert_close(y, liaf_multistep_reference(x, neuron.alpha(), neuron.params))

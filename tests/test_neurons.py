@@ -200,24 +200,3 @@ def test_cuda_float32_matches_cpu():
     gpu = liaf_multistep(x.cuda(), alpha.cuda(), NeuronParams())
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-5, atol=1e-5)
 
-
-def test_membrane_floor_clamps_only_negative_potentials():
-    p = NeuronParams(v_min=-1.0)
-    u = torch.tensor([-5.0, -1.2, -0.4, 0.3, 0.9], requires_grad=True)
-    alpha = torch.tensor(0.5)
-    _, state = liaf_step(u, None, alpha, p)
-    # alpha * u = [-2.5, -0.6, -0.2, 0.15, 0 (fired)]: only the first is below the floor.
-    torch.testing.assert_close(state.v, torch.tensor([-1.0, -0.6, -0.2, 0.15, 0.0]))
-    state.v.sum().backward()
-    torch.testing.assert_close(u.grad, torch.tensor([0.0, 0.5, 0.5, 0.5, 0.0]))
-
-
-def test_membrane_floor_config_and_fused_guard():
-    assert neuron_config(False).params.v_min is None
-    assert neuron_config(True, v_min=-2).params.v_min == -2.0
-    with pytest.raises(ValueError, match="model.v_min must be <="):
-        neuron_config(False, v_min=0.25)
-    with pytest.raises(ValueError, match="model.v_min must be a number"):
-        neuron_config(False, v_min="low")
-    with pytest.raises(ValueError, match="membrane floor"):
-        liaf_multistep(torch.zeros(3, 2), torch.tensor(0.5), NeuronParams(v_min=-1.0))

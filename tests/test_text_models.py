@@ -81,10 +81,10 @@ def test_gain_recurrent_norm_caps_the_liaf_rnn_loop_gain_at_one(family):
     layer = model.story_encoder
     alpha = layer.neuron.alpha()
     # Keras init: W_v orthogonal, so the loop gain alpha * 1 < 1 and the weight is used as is.
-    torch.testing.assert_close(layer.recurrent_weight(), layer.recurrent.weight)
+    torch.testing.assert_close(layer.recurrent_weight(alpha), layer.recurrent.weight)
     with torch.no_grad():
         layer.recurrent.weight.mul_(3.0)  # what training can do to an unconstrained recurrent weight
-    gain = alpha * torch.linalg.matrix_norm(layer.recurrent_weight(), ord=2)
+    gain = alpha * torch.linalg.matrix_norm(layer.recurrent_weight(alpha), ord=2)
     assert gain.item() == pytest.approx(1.0, abs=1e-5)
     # Over a long input the capped layer stays bounded where the uncapped one overflows.
     unbounded = build_text_model(family, SPEC, text_hidden=30).story_encoder

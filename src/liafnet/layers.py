@@ -86,7 +86,7 @@ class LIAFNeuron(nn.Module):
                 y, state = neuron_step(u, alpha, self.params)
                 outputs.append(y)
             return torch.stack(outputs)
-        if self.impl == "reference" or self.params.v_min is not None:  # the fused kernel has no floor
+        if self.impl == "reference":
             return liaf_multistep_reference(x, alpha, self.params)
         return liaf_multistep(x, alpha, self.params)
 
@@ -263,11 +263,11 @@ class RecurrentLIAF(nn.Module):
     def spiking(self) -> bool:
         return self.neuron.spiking
 
-    def recurrent_weight(self) -> torch.Tensor:
-        """``W_v`` as used in the recurrence (rescaled with ``recurrent_norm="gain"``)."""
+    def recurrent_weight(self, alpha: torch.Tensor) -> torch.Tensor:
+        """``W_v`` as used in the recurrence (rescaled with ``recurrent_norm="gain"``) for decay ``alpha``."""
         weight = self.recurrent.weight
         if self.recurrent_norm == "gain":
-            gain = self.neuron.alpha().max() * torch.linalg.matrix_norm(weight, ord=2)
+            gain = alpha.max() * torch.linalg.matrix_norm(weight, ord=2)
             weight = weight * torch.clamp(1.0 / gain, max=1.0)
         return weight
 
@@ -275,7 +275,7 @@ class RecurrentLIAF(nn.Module):
         _check_time_first(x, 3, type(self).__name__)
         drive = self.input(x)
         alpha = self.neuron.alpha().to(drive.dtype)
-        weight = self.recurrent_weight()
+        weight = self.recurrent_weight(alpha)
         state: NeuronState | None = None
         outputs = []
         for drive_t in drive:

@@ -8,7 +8,7 @@ table; paper.md §3 the sources). The state is the post-reset, post-leak potenti
     (2) S^t = H(U^t - theta)                      fire (H: ``>`` by default, ``>=`` optional)
     (3) Y^t = Act(U^t) | Act(U^t - theta) | S^t   output: NTR (default), TR, or spike (LIF)
     (4) R^t = S^t V_reset + (1 - S^t) U^t         hard reset (default), or R^t = U^t - S^t theta (soft)
-    (5) V^t = alpha R^t + beta                    leak (optionally floored: max(., v_min))
+    (5) V^t = alpha R^t + beta                    leak
 
 With ``V_reset = 0`` and ``beta = 0`` this is the authors' early-2021 code,
 ``U^t = alpha U^{t-1} (1 - S^{t-1}) + I^t``, with ``alpha = sigmoid(d)`` learnable and ``S`` detached
@@ -123,9 +123,6 @@ class NeuronParams(NamedTuple):
     detach_reset: bool = True  # the reset mask carries no gradient (authors' code)
     beta: float = 0.0  # additive leak term
     surrogate: Surrogate = Rectangle()
-    # Floor of V (off by default). Below threshold nothing resets V, so in a LIAF-RNN whose recurrent
-    # weight acts on V a negative mode with gain > 1 grows without bound over long inputs.
-    v_min: float | None = None
 
     @property
     def spiking(self) -> bool:
@@ -170,8 +167,6 @@ def neuron_step(u: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> tuple[
     v = alpha * r
     if p.beta:
         v = v + p.beta
-    if p.v_min is not None:
-        v = v.clamp_min(p.v_min)
     return y, NeuronState(v)
 
 
@@ -317,9 +312,6 @@ def liaf_multistep(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> tor
     """
     if x.dim() < 1 or x.shape[0] < 1:
         raise ValueError(f"liaf_multistep needs a time-first input [T, ...] with T >= 1, got {tuple(x.shape)}")
-    if p.v_min is not None:
-        raise ValueError("the fused LIAF kernel has no membrane floor (v_min): use "
-                         "liaf_multistep_reference")
     alpha = alpha.to(dtype=x.dtype, device=x.device)
     return _LIAFMultiStep.apply(x, alpha, p)
 
@@ -354,7 +346,6 @@ NEURON_DEFAULTS: dict[str, object] = {
     "v_reset": 0.0,
     "reset_grad": "detach",
     "beta": 0.0,
-    "v_min": None,
     "decay": "learnable",
     "decay_d0": 0.5,
     "decay_alpha": 0.3,
@@ -419,11 +410,7 @@ def neuron_config(spiking: bool, **options) -> NeuronConfig:
         detach_reset=_choice("reset_grad", o["reset_grad"], ("detach", "surrogate")) == "detach",
         beta=_number("beta", o["beta"]),
         surrogate=surrogate,
-        v_min=None if o["v_min"] is None else _number("v_min", o["v_min"]),
     )
-    if params.v_min is not None and params.v_min > min(params.v_reset, 0.0):
-        raise ValueError(f"model.v_min must be <= min(model.v_reset, 0) so that it floors only negative "
-                         f"potentials; got {params.v_min}")
     decay = Decay(
         learnable=_choice("decay", o["decay"], ("learnable", "fixed")) == "learnable",
         d0=_number("decay_d0", o["decay_d0"]),
