@@ -24,9 +24,7 @@ def setup(impl: str, time_steps: int, batch: int, capturable: bool):
     """Model, optimizer and a step (forward, backward, Adam) on fixed data, as in bench_neurons.py."""
     model = b.build(impl, time_steps).to(DEVICE).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=capturable)
-    generator = torch.Generator().manual_seed(1)
-    frames = (torch.rand(time_steps, batch, 2, 32, 32, generator=generator) < 0.05).float().to(DEVICE)
-    target = torch.randint(0, 11, (batch,), generator=generator).to(DEVICE)
+    frames, target = b.fixed_batch(DEVICE, time_steps, batch)
 
     def step() -> None:
         nn.functional.cross_entropy(model(frames).mean(0), target).backward()

@@ -91,12 +91,18 @@ def build(impl: str, time_steps: int) -> nn.Module:
     return model
 
 
-def make_step(model: nn.Module, device: torch.device, time_steps: int, batch: int):
-    model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+def fixed_batch(device: torch.device, time_steps: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The benchmark's input: sparse binary Gesture-sized frames and labels, the same every call."""
     generator = torch.Generator().manual_seed(1)
     frames = (torch.rand(time_steps, batch, 2, 32, 32, generator=generator) < 0.05).float().to(device)
     target = torch.randint(0, 11, (batch,), generator=generator).to(device)
+    return frames, target
+
+
+def make_step(model: nn.Module, device: torch.device, time_steps: int, batch: int):
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    frames, target = fixed_batch(device, time_steps, batch)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
