@@ -77,7 +77,7 @@ table-gesture table-cifar10_dvs table-mnist_dvs: install  ## a paper table: its 
 tables: install  ## every paper table whose data is present, and the efficiency table
 	@status=0; $(MAKE) --no-print-directory table-efficiency || status=1; \
 	for t in $(EVENT_TABLES) babi; do \
-	  if [ -f conf/table/$$t.yaml ] && $(PY) -m liafnet.tables table=$$t --check-data \
+	  if [ -f src/liafnet/conf/table/$$t.yaml ] && $(PY) -m liafnet.tables table=$$t --check-data \
 	      $$( [ $$t = babi ] && [ -n "$(BABI_ROOT)" ] && echo data.root=$(BABI_ROOT) ); then \
 	    $(MAKE) --no-print-directory table-$$t || status=1; fi; \
 	done; exit $$status

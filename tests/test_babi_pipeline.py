@@ -76,7 +76,7 @@ def test_table_config_grid_launcher_and_dirs():
 
 
 def test_paper_file_holds_the_published_anchors():
-    paper = yaml.safe_load((REPO / "conf" / "paper" / "babi.yaml").read_text())
+    paper = yaml.safe_load((REPO / "src" / "liafnet" / "conf" / "paper" / "babi.yaml").read_text())
     assert sorted(paper["values"]) == list(range(1, 21))
     assert all(e["value"] is None and e["source"] for task in paper["values"].values() for e in task.values())
     references = {r["name"]: r["values"] for r in paper["references"]}
@@ -86,9 +86,9 @@ def test_paper_file_holds_the_published_anchors():
 
 
 def test_table_renders_tasks_by_models_with_references(tmp_path):
-    config = yaml.safe_load((REPO / "conf" / "table" / "babi.yaml").read_text())
+    config = yaml.safe_load((REPO / "src" / "liafnet" / "conf" / "table" / "babi.yaml").read_text())
     grid = {"data.task": ["1", "2"], "model": ["liaf", "lif", "lstm", "gru"], "seed": ["0", "1"]}
-    spec = TableSpec.from_dict(config["table_spec"], paper_dir=REPO / "conf" / "paper", grid=grid)
+    spec = TableSpec.from_dict(config["table_spec"], paper_dir=REPO / "src" / "liafnet" / "conf" / "paper", grid=grid)
     sweep = tmp_path / "sweep"
     for task in (1, 2):
         for model in ("liaf", "lif", "lstm", "gru"):

@@ -394,7 +394,7 @@ def test_data_configs_build_datasets_matching_their_spec(tmp_path, name, writer,
     from omegaconf import OmegaConf
 
     writer(tmp_path / root_name, np.random.default_rng(8))
-    data = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "data" / f"{name}.yaml")
+    data = OmegaConf.load(Path(__file__).resolve().parents[1] / "src" / "liafnet" / "conf" / "data" / f"{name}.yaml")
     cfg = OmegaConf.create({"data": data, "paths": {"data_dir": str(tmp_path), "cache_dir": str(tmp_path / "cache")}})
     cfg.data.root = str(tmp_path / root_name)
     spec = cfg.data.spec

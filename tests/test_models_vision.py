@@ -16,7 +16,7 @@ from liafnet.models import FAMILIES, build_model
 from liafnet.models.vision import VISION_ONLY_OPTIONS
 from liafnet.profile import count_parameters
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "src" / "liafnet" / "conf"
 SPECS = {
     "synthetic": DataSpec("events", 6, "synthetic", 16, 2, 16, 16),
     "dvs_gesture": DataSpec("events", 11, "dvs_gesture", 60, 2, 32, 32),

@@ -352,24 +352,24 @@ PAPER_EXPECTED = {"gesture": {"liaf": 97.6}, "cifar10_dvs": {"liaf": 70.4}, "mni
 def test_shipped_tables_and_paper_files(name):
     """Paper values as paper.md §6 says (all others null, each with a source); the table's grid
     matches its rows, and the spec validates against its paper file."""
-    paper = yaml.safe_load((REPO / "conf" / "paper" / f"{name}.yaml").read_text())
+    paper = yaml.safe_load((REPO / "src" / "liafnet" / "conf" / "paper" / f"{name}.yaml").read_text())
     for model, entry in paper["values"].items():
         assert entry["value"] == PAPER_EXPECTED[name].get(model), model
         assert entry["source"], model
-    config = yaml.safe_load((REPO / "conf" / "table" / f"{name}.yaml").read_text())
-    assert (REPO / "conf" / "table" / f"{name}.yaml").read_text().startswith("# @package _global_")
+    config = yaml.safe_load((REPO / "src" / "liafnet" / "conf" / "table" / f"{name}.yaml").read_text())
+    assert (REPO / "src" / "liafnet" / "conf" / "table" / f"{name}.yaml").read_text().startswith("# @package _global_")
     assert config["hydra"]["mode"] == "MULTIRUN"
     assert config["hydra"]["sweep"]["subdir"] == "${hydra.job.override_dirname}"
     assert config["hydra"]["sweep"]["dir"] == f"${{paths.output_dir}}/sweeps/{name}"
     grid = sweep_grid(config["hydra"]["sweeper"]["params"], [])
     assert grid == {"model": MODELS, "seed": [0, 1, 2]}
-    spec = TableSpec.from_dict(config["table_spec"], paper_dir=REPO / "conf" / "paper", grid=grid)
+    spec = TableSpec.from_dict(config["table_spec"], paper_dir=REPO / "src" / "liafnet" / "conf" / "paper", grid=grid)
     assert spec.name == name and list(spec.rows.order) == MODELS
     assert spec.paper_entry("liaf", None)[0] == PAPER_EXPECTED[name].get("liaf")
 
 
 def test_efficiency_paper_file_is_all_unknown():
-    paper = yaml.safe_load((REPO / "conf" / "paper" / "efficiency.yaml").read_text())
+    paper = yaml.safe_load((REPO / "src" / "liafnet" / "conf" / "paper" / "efficiency.yaml").read_text())
     entries = [entry for metric in ("params", "ops") for per_model in paper[metric].values()
                for entry in per_model.values()]
     assert len(entries) == 2 * (6 * 3 + 3)

@@ -48,7 +48,7 @@ PAPER_LABEL = ("authors' ops_cal.ipynb rules (paper.md §8): conv multiplication
                "(none for spike-driven inputs), additions Cin*Cout*O^2*(k^2-1), ANN convs add one multiply per "
                "output for the bias, neurons 2 multiplications + 2 additions per step; linear and recurrent "
                "layers use our extension (Nin*Nout multiplications, (Nin-1)*Nout additions); dense, per sample")
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.LSTM, nn.GRU, nn.RNN)
 NEURONS = (LIAFNeuron, RecurrentLIAF)

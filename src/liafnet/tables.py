@@ -39,7 +39,7 @@ MISSING = "missing"
 FAILED = "failed"
 UNFINISHED = "unfinished"
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 _DEFAULT_FIELDS = (
     {"key": "params", "name": "params", "format": "count"},
