@@ -380,24 +380,14 @@ def test_efficiency_paper_file_is_all_unknown():
 
 
 def test_command_line_composes_the_table_config(tmp_path, capsys):
-    """``python -m liafnet.tables table=t seed=0`` on a minimal config tree: the sweep dir and
-    the grid come from the config and the same overrides as the sweep."""
-    conf = tmp_path / "conf"
-    (conf / "table").mkdir(parents=True)
-    (conf / "paper").mkdir()
-    (conf / "train.yaml").write_text(
-        "defaults:\n  - _self_\n  - table: null\nseed: 0\n"
-        f"paths:\n  output_dir: {tmp_path / 'outputs'}\n")
-    (conf / "table" / "t.yaml").write_text(
-        "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n"
-        "      model: liaf,lif\n      seed: 0,1,2\n  sweep:\n    dir: ${paths.output_dir}/sweeps/t\n"
-        "table_spec:\n  name: t\n  rows: {key: model, order: [liaf, lif]}\n  paper: t\n")
-    (conf / "paper" / "t.yaml").write_text("values:\n  liaf: {value: 97.6, source: s}\n")
-    write_run(tmp_path / "outputs" / "sweeps" / "t", "cell", model="liaf", seed=0, **{"test/acc": 0.95})
-    assert tables.main(["table=t", "seed=0", "--config-dir", str(conf), "--no-plots"]) == 0
-    rows = md_rows((tmp_path / "outputs" / "tables" / "t.md").read_text())
-    assert rows["liaf"]["ours"] == "95.0" and rows["liaf"]["runs"] == "1 ok"  # seed=0: one seed expected
-    assert rows["lif"]["runs"] == "1 missing"
+    """``python -m liafnet.tables table=gesture seed=0 model=liaf,lif``: the sweep dir comes from the
+    package's table config, the grid from it and the same overrides as the sweep."""
+    out = tmp_path / "outputs"
+    write_run(out / "sweeps" / "gesture", "cell", model="liaf", seed=0, **{"test/acc": 0.95})
+    assert tables.main(["table=gesture", "seed=0", "model=liaf,lif", f"paths.output_dir={out}", "--no-plots"]) == 0
+    rows = md_rows((out / "tables" / "gesture.md").read_text())
+    assert rows["LIAF-Net"]["ours"] == "95.0" and rows["LIAF-Net"]["runs"] == "1 ok"  # seed=0: one seed expected
+    assert rows["LIF-SNN"]["runs"] == "1 missing"
     assert "1 with results, 0 failed, 1 missing" in capsys.readouterr().out
 
 

@@ -48,7 +48,6 @@ PAPER_LABEL = ("authors' ops_cal.ipynb rules (paper.md §8): conv multiplication
                "(none for spike-driven inputs), additions Cin*Cout*O^2*(k^2-1), ANN convs add one multiply per "
                "output for the bias, neurons 2 multiplications + 2 additions per step; linear and recurrent "
                "layers use our extension (Nin*Nout multiplications, (Nin-1)*Nout additions); dense, per sample")
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.LSTM, nn.GRU, nn.RNN)
 NEURONS = (LIAFNeuron, RecurrentLIAF)
@@ -311,34 +310,20 @@ def profile_model(model: nn.Module, spec: DataSpec, inputs=None, spike_rate: flo
 # ------------------------------------------------------------------------------------------ CLI
 
 
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
-
-
 def profile_config(overrides: list[str], spike_rate: float = DEFAULT_SPIKE_RATE) -> dict:
     """Compose ``conf/train.yaml`` with ``overrides`` and profile its model on its data spec."""
-    from omegaconf import OmegaConf
+    from liafnet import build, config
 
-    from liafnet.models import build_model
-
-    cfg = _compose(overrides)
-    if cfg.data.get("spec") is None:
-        raise ValueError(f"data config {cfg.data.get('name')!r} has no spec: profiling needs data.spec")
-    if cfg.data.spec.kind == "text":
+    cfg = config.compose(overrides)
+    if config.data_kind(cfg) == "text":
         # A text spec (vocabulary, lengths) is only known once the datamodule has read its files.
-        import hydra
-
-        datamodule = hydra.utils.instantiate(cfg.data.datamodule, seed=int(cfg.seed))
+        datamodule = build.build_datamodule(cfg)
         datamodule.prepare_data()
         datamodule.setup("fit")
-        spec = datamodule.spec
+        spec = build.spec_of(datamodule)
     else:
-        spec = DataSpec(**OmegaConf.to_container(cfg.data.spec, resolve=True))
-    options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in ("family", "readout")}
-    model = build_model(cfg.model.family, spec, **options)
+        spec = build.spec_of(build.build_datamodule(cfg))
+    model = build.build_model_from_config(cfg, spec, compile=False)
     return {"model": cfg.model.family, "data": cfg.data.name, **profile_model(model, spec, spike_rate=spike_rate)}
 
 
@@ -348,7 +333,6 @@ TABLE_COLUMNS = ("data", "model", "params", "bn_params", "neuron_params", "dense
 
 def efficiency_table(out: Path, spike_rate: float = DEFAULT_SPIKE_RATE) -> list[dict]:
     """Profile every ``conf/model`` family on every event ``conf/data`` config; write ``out``.md/.csv."""
-    from omegaconf import OmegaConf
     from tabulate import tabulate
 
     from liafnet.models import FAMILIES
@@ -357,12 +341,11 @@ def efficiency_table(out: Path, spike_rate: float = DEFAULT_SPIKE_RATE) -> list[
     def order(names: list[str], preferred: tuple) -> list[str]:
         return sorted(names, key=lambda name: (preferred.index(name) if name in preferred else len(preferred), name))
 
-    models = order([path.stem for path in (CONF_DIR / "model").glob("*.yaml")], FAMILIES)
-    datasets = []
-    for path in (CONF_DIR / "data").glob("*.yaml"):
-        spec = OmegaConf.load(path).get("spec")
-        if spec is not None and spec.get("kind") == "events":
-            datasets.append(path.stem)
+    from liafnet import config
+
+    models = order(config.group_options("model"), FAMILIES)
+    datasets = [name for name in config.group_options("data")
+                if config.data_kind(config.compose([f"data={name}"], check=False)) == "events"]
     datasets = order(datasets, tuple(LAYOUTS))
     rows = []
     for data in datasets:

@@ -39,7 +39,7 @@ MISSING = "missing"
 FAILED = "failed"
 UNFINISHED = "unfinished"
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+from liafnet.config import CONF_DIR
 
 _DEFAULT_FIELDS = (
     {"key": "params", "name": "params", "format": "count"},
@@ -967,22 +967,12 @@ def sweep_grid(params: Mapping[str, Any], overrides: Sequence[str]) -> dict[str,
     return grid
 
 
-def compose_train_config(overrides: Sequence[str], config_dir: str | os.PathLike = CONF_DIR):
-    """Compose ``train.yaml`` like the sweep did (sweeps collapsed to their first value)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+def compose_train_config(overrides: Sequence[str]):
+    """Compose ``train.yaml`` like the sweep did (sweeps collapsed to their first value), with the
+    ``hydra`` node (sweep dir, sweeper params)."""
+    from liafnet import config
 
-    plain = []
-    for text, override in zip(overrides, OverridesParser.create().parse_overrides(list(overrides))):
-        if override.is_sweep_override():
-            first = next(iter(override.sweep_string_iterator()))
-            plain.append(f"{override.get_key_element()}={first}")
-        else:
-            plain.append(text)
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
-        return compose("train", overrides=plain, return_hydra_config=True)
+    return config.compose(overrides, hydra_config=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -993,7 +983,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. table=gesture seed=0")
     parser.add_argument("--sweep-dir", help="read runs here instead of the config's hydra.sweep.dir")
     parser.add_argument("--out", help="write here instead of <paths.output_dir>/tables")
-    parser.add_argument("--config-dir", default=str(CONF_DIR), help="Hydra config dir (default: %(default)s)")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     parser.add_argument("--check-data", action="store_true",
                         help="only check that data.root exists; exit 1 if not (used by `make tables`)")
@@ -1003,7 +992,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from omegaconf import OmegaConf
 
-    cfg = compose_train_config(args.overrides, args.config_dir)
+    cfg = compose_train_config(args.overrides)
     if args.check_data:
         root = OmegaConf.select(cfg, "data.root")
         present = root is not None and Path(root).is_dir() and any(Path(root).iterdir())
@@ -1014,7 +1003,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     raw_spec = OmegaConf.to_container(cfg.table_spec, resolve=True)
     params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True) or {}
-    spec = TableSpec.from_dict(raw_spec, paper_dir=Path(args.config_dir) / "paper",
+    spec = TableSpec.from_dict(raw_spec, paper_dir=CONF_DIR / "paper",
                                grid=sweep_grid(params, args.overrides))
     sweep_dir = Path(args.sweep_dir or cfg.hydra.sweep.dir)
     out_dir = Path(args.out or Path(cfg.paths.output_dir) / "tables")
@@ -1033,10 +1022,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _frames_dataset(cfg):
     """The table's test split for the frames strip; ``None`` (with a message) if it has no data."""
-    from hydra.utils import instantiate
+    from liafnet import build
 
     try:
-        datamodule = instantiate(cfg.data.datamodule, seed=int(cfg.seed))
+        datamodule = build.build_datamodule(cfg)
         if datamodule.spec.kind != "events":
             return None
         datamodule.prepare_data()  # e.g. generates the synthetic dataset on first use

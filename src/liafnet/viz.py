@@ -453,15 +453,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
 
     import torch
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
-    from liafnet.models import build_model
-    from liafnet.tables import compose_train_config
+    from liafnet import build, config
 
-    cfg = compose_train_config(args.overrides)
+    cfg = config.compose(config.first_of_sweeps(args.overrides))
     out = Path(args.out or Path(cfg.paths.output_dir) / "viz")
-    datamodule = instantiate(cfg.data.datamodule, seed=int(cfg.seed))
+    datamodule = build.build_datamodule(cfg)
     if datamodule.spec.kind != "events":
         parser.error(f"data={cfg.data.name} is not event data; choose an event dataset")
     datamodule.prepare_data()
@@ -476,12 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                            title=f"{cfg.data.name} test sample {args.index}: {name}"),
         plot_class_frames(dataset, out / f"{cfg.data.name}_class_frames.png"),
     ]
-    options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()
-               if k not in ("family", "readout")}
-    model = build_model(cfg.model.family, datamodule.spec, **options)
+    model = build.build_model_from_config(cfg, build.spec_of(datamodule), compile=False)
     if args.ckpt:
-        state = torch.load(args.ckpt, map_location="cpu", weights_only=False)["state_dict"]
-        model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+        model.load_state_dict(build.model_state(build.load_checkpoint(args.ckpt)))
     inputs = torch.as_tensor(frames, dtype=torch.float32).unsqueeze(1)  # [T, 1, C, H, W]
     record = record_membrane(model, inputs, layer=args.layer)
     weights = "trained" if args.ckpt else "untrained"
