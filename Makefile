@@ -62,7 +62,7 @@ EVENT_TABLES := gesture cifar10_dvs mnist_dvs
 # Smoke: every table's grid on tiny data (1 seed, 1 epoch of 2 batches), written to outputs/smoke.
 SMOKE_COMMON := seed=0 logger=csv trainer=debug trainer.limit_train_batches=2 \
 	trainer.enable_progress_bar=false paths.output_dir=outputs/smoke
-SMOKE_EVENTS := $(SMOKE_COMMON) data=synthetic data.spec.time_steps=4
+SMOKE_EVENTS := $(SMOKE_COMMON) data=synthetic data.time_steps=4
 SMOKE_BABI := $(SMOKE_COMMON) data.task=1,2 trainer.max_epochs=2
 # Sweep, then aggregate whatever is on disk even if a job failed; the status is the sweep's.
 # $(3): overrides for the aggregation only.

@@ -34,7 +34,7 @@ def babi_root(tmp_path) -> Path:
 
 def test_data_config_builds_the_datamodule(make_cfg, babi_root):
     cfg = make_cfg("data=babi", f"data.root={babi_root}", "data.task=2", "data.batch_size=4")
-    assert cfg.data.spec.kind == "text"
+    assert cfg.data.kind == "text"
     datamodule = hydra.utils.instantiate(cfg.data.datamodule, seed=3)
     datamodule.setup("fit")
     assert datamodule.seed == 3 and datamodule.batch_size == 4 and datamodule.tasks == [2]

@@ -397,14 +397,13 @@ def test_data_configs_build_datasets_matching_their_spec(tmp_path, name, writer,
     data = OmegaConf.load(Path(__file__).resolve().parents[1] / "src" / "liafnet" / "conf" / "data" / f"{name}.yaml")
     cfg = OmegaConf.create({"data": data, "paths": {"data_dir": str(tmp_path), "cache_dir": str(tmp_path / "cache")}})
     cfg.data.root = str(tmp_path / root_name)
-    spec = cfg.data.spec
-    test = hydra_utils.instantiate(cfg.data.datamodule.dataset)(split="test")
-    train = hydra_utils.instantiate(cfg.data.datamodule.dataset)(
-        split="train", **cfg.data.datamodule.get("train_kwargs", {})
-    )
-    assert tuple(test[0][0].shape) == (spec.time_steps, spec.channels, spec.height, spec.width)
+    factory = hydra_utils.instantiate(cfg.data.datamodule.dataset)
+    spec = factory.func.frame_spec(**factory.keywords)  # what the datamodule tells the model, no files read
+    test = factory(split="test")
+    train = factory(split="train", **cfg.data.datamodule.get("train_kwargs", {}))
+    assert tuple(test[0][0].shape) == (spec["time_steps"], spec["channels"], spec["height"], spec["width"])
     assert tuple(train[0][0].shape) == tuple(test[0][0].shape)
-    assert max(train.targets) < spec.num_classes and len(train.classes) == spec.num_classes
+    assert max(train.targets) < spec["num_classes"] and len(train.classes) == spec["num_classes"]
 
 
 def test_download_verifies_md5_and_extracts_either_zip_layout(tmp_path):

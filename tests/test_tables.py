@@ -400,7 +400,7 @@ def test_command_line_requires_a_table():
 
 SMOKE = ["seed=0", "logger=csv", "trainer=debug", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
          "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "data=synthetic",
-         "data.spec.time_steps=4"]
+         "data.time_steps=4"]
 
 
 def _cli(module_or_script: list[str], args: list[str], timeout: int = 600, **kwargs):

@@ -153,7 +153,7 @@ def test_train_py_runs_dvs_gesture_end_to_end_on_a_fake_original_tree(tmp_path):
     tree = tmp_path / "DvsGesture"
     write_gesture_tree(tree, np.random.default_rng(0))
     out = tmp_path / "out"
-    result = _cli("data=dvs_gesture", f"data.root={tree}", "data.spec.time_steps=4", "data.batch_size=2",
+    result = _cli("data=dvs_gesture", f"data.root={tree}", "data.time_steps=4", "data.batch_size=2",
                   *TINY, f"paths.output_dir={out}", f"paths.data_dir={tmp_path / 'data'}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads(next(out.glob("runs/*/metrics.json")).read_text())

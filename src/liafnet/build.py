@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.errors import InstantiationException
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -41,13 +42,25 @@ CHECKPOINT_CONFIG_KEY = "liafnet_config"
 CHECKPOINT_SPEC_KEY = "liafnet_spec"
 
 
+def instantiate(node, **kwargs):
+    """``hydra.utils.instantiate`` that raises the target's own error (a ``ValueError`` naming the
+    key, a ``FileNotFoundError`` naming the path) instead of Hydra's wrapper around it."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as error:
+        if error.__cause__ is not None:
+            raise error.__cause__ from None
+        raise
+
+
 # ------------------------------------------------------------------------------------ data and model
 def build_datamodule(cfg: DictConfig):
     """``cfg.data.datamodule`` instantiated with the run's seed (not yet prepared or set up).
 
-    Returns a ``LightningDataModule`` with a ``spec`` attribute (complete after ``setup()``).
+    Returns a ``LightningDataModule`` with a ``spec`` attribute (complete after ``setup()`` for text
+    data; for event data known at once, from the dataset class and its options).
     """
-    return hydra.utils.instantiate(cfg.data.datamodule, seed=int(cfg.seed))
+    return instantiate(cfg.data.datamodule, seed=int(cfg.seed))
 
 
 def spec_of(datamodule) -> DataSpec:
@@ -80,8 +93,8 @@ def build_model_from_config(cfg: DictConfig, spec: DataSpec, compile: bool | Non
 def build_optimizer_factories(cfg: DictConfig) -> tuple[Any, Any]:
     """``(optimizer, scheduler)`` partials from ``cfg.optimizer`` / ``cfg.scheduler`` (``None``
     when no scheduler is chosen); the task calls them with the parameters / the optimiser."""
-    optimizer = hydra.utils.instantiate(cfg.optimizer)
-    scheduler = hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    optimizer = instantiate(cfg.optimizer)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     return optimizer, scheduler
 
 
@@ -169,7 +182,7 @@ def build_trainer(cfg: DictConfig, loggers: list | bool, callbacks: list):
     """``lightning.pytorch.Trainer`` from ``cfg.trainer`` (minus liafnet's own ``compile`` key)."""
     node = OmegaConf.to_container(cfg.trainer, resolve=True)
     node.pop("compile", None)
-    return hydra.utils.instantiate(node, logger=loggers, callbacks=callbacks)
+    return instantiate(node, logger=loggers, callbacks=callbacks)
 
 
 # ------------------------------------------------------------------------------------ checkpoints

@@ -131,7 +131,7 @@ def validate(cfg: DictConfig) -> None:
 
 def data_kind(cfg: DictConfig) -> str:
     """``"events"`` or ``"text"``: the kind of input the config's data produces (``data.kind``)."""
-    return OmegaConf.select(cfg, "data.kind") or OmegaConf.select(cfg, "data.spec.kind") or "events"
+    return OmegaConf.select(cfg, "data.kind") or "events"
 
 
 def to_plain(cfg: DictConfig) -> dict:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from liafnet.data.errors import DatasetNotFoundError
 from liafnet.data.event_dataset import Sample, WholeRecordingDataset, split_ids
+from liafnet.data.frames import frame_shape
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SPLIT_SCHEMES = {"default": range(100, 1000), "random": None}
@@ -38,6 +39,7 @@ class CIFAR10DVS(WholeRecordingDataset):
     """
 
     name = "cifar10_dvs"
+    CLASSES = CLASSES
 
     def __init__(
         self,
@@ -60,20 +62,7 @@ class CIFAR10DVS(WholeRecordingDataset):
             raise ValueError(f"data.split_scheme must be one of {tuple(SPLIT_SCHEMES)}, got {split_scheme!r}")
         if source not in SOURCES:
             raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
-        width = int(sensor_size[0])
-        if downsample is not None:
-            if resolution is not None:
-                raise ValueError("cifar10_dvs: set data.resolution or data.downsample, not both")
-            if int(downsample) != downsample or downsample < 1 or width % downsample:
-                raise ValueError(f"data.downsample must be a positive divisor of {width}, got {downsample}")
-            out_size, factor = None, int(downsample)
-        else:
-            resolution = 42 if resolution is None else resolution
-            if int(resolution) != resolution or not 1 <= resolution <= width:
-                raise ValueError(
-                    f"data.resolution must be an integer in 1..{width} for cifar10_dvs, got {resolution!r}"
-                )
-            out_size, factor = (int(resolution), int(resolution)), 1
+        factor, out_size = self._scaling(resolution, downsample, sensor_size)
         super().__init__(time_steps, sensor_size, factor, out_size, binary, on_bad_file, cache_dir)
         self.root = Path(root)
         self.split = split
@@ -81,6 +70,27 @@ class CIFAR10DVS(WholeRecordingDataset):
         self.classes = list(CLASSES)
         self._discover(split_scheme, seed)
         self._prepare()
+
+    @staticmethod
+    def _scaling(resolution: int | None, downsample: int | None,
+                 sensor_size: Sequence[int]) -> tuple[int, tuple[int, int] | None]:
+        """``(downsample factor, out_size)`` for ``data.resolution`` (default 42) or ``data.downsample``."""
+        width = int(sensor_size[0])
+        if downsample is not None:
+            if resolution is not None:
+                raise ValueError("cifar10_dvs: set data.resolution or data.downsample, not both")
+            if int(downsample) != downsample or downsample < 1 or width % downsample:
+                raise ValueError(f"data.downsample must be a positive divisor of {width}, got {downsample}")
+            return int(downsample), None
+        resolution = 42 if resolution is None else resolution
+        if int(resolution) != resolution or not 1 <= resolution <= width:
+            raise ValueError(f"data.resolution must be an integer in 1..{width} for cifar10_dvs, got {resolution!r}")
+        return 1, (int(resolution), int(resolution))
+
+    @classmethod
+    def _geometry(cls, options: dict) -> tuple[int, tuple[int, int, int]]:
+        factor, out_size = cls._scaling(options["resolution"], options["downsample"], options["sensor_size"])
+        return int(options["time_steps"]), frame_shape(tuple(options["sensor_size"]), factor, out_size)
 
     def _discover(self, split_scheme: str, seed: int) -> None:
         """Fill sources and samples from ``(path, label, id)`` per recording, split per class."""

@@ -139,7 +139,7 @@ class DVSGesture(EventFileDataset):
         if source not in SOURCES:
             raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
         if not 2 <= num_classes <= len(CLASSES):
-            raise ValueError(f"data.spec.num_classes must lie in 2..{len(CLASSES)} for dvs_gesture, got {num_classes}")
+            raise ValueError(f"data.num_classes must lie in 2..{len(CLASSES)} for dvs_gesture, got {num_classes}")
         for key, value in (("time_steps", time_steps), ("dt_us", dt_us)):
             if int(value) != value or value < 1:
                 raise ValueError(f"dvs_gesture {key} must be a positive integer, got {value}")
@@ -150,7 +150,7 @@ class DVSGesture(EventFileDataset):
         self.binary = binary
         self.random_crop = random_crop
         self.sensor_size = tuple(int(v) for v in sensor_size)
-        self.frame_shape = frame_shape(self.sensor_size, downsample)  # (P, H, W), validates both
+        self.frame_shape = self._geometry(locals())[1]  # (P, H, W), validates both
         self.source = source
         if source == "original":
             self._discover_original(Path(root), num_classes)
@@ -160,6 +160,11 @@ class DVSGesture(EventFileDataset):
             self._discover_tonic(Path(root))
             self.classes = list(CLASSES[:num_classes])
         self._prepare()
+
+    @classmethod
+    def _geometry(cls, options: dict) -> tuple[int, tuple[int, int, int]]:
+        sensor = tuple(int(v) for v in options["sensor_size"])
+        return int(options["time_steps"]), frame_shape(sensor, options["downsample"])
 
     # -- discovery -------------------------------------------------------------------------------
     def _discover_original(self, root: Path, num_classes: int) -> None:

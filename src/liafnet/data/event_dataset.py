@@ -9,6 +9,7 @@ fresh cache entry is read once and preprocessed; ``__getitem__`` then only slice
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,29 @@ class EventFileDataset(Dataset):
     """
 
     name = "events"
+    CLASSES: tuple[str, ...] = ()
+
+    @classmethod
+    def frame_spec(cls, **options) -> dict[str, int]:
+        """``time_steps, channels, height, width, num_classes`` of the samples ``cls(**options)``
+        yields, from the options alone (no files are read): the one source of a data config's frame
+        shape. Missing options take the constructor's defaults; bad ones raise ``ValueError``."""
+        params = inspect.signature(cls.__init__).parameters
+        values = {name: p.default for name, p in params.items() if p.default is not inspect.Parameter.empty}
+        values.update(options)
+        time_steps, (channels, height, width) = cls._geometry(values)
+        return {"time_steps": time_steps, "channels": channels, "height": height, "width": width,
+                "num_classes": cls._num_classes(values)}
+
+    @classmethod
+    def _geometry(cls, options: dict) -> tuple[int, tuple[int, int, int]]:
+        """``(T, (P, H, W))`` for constructor ``options`` (all of them, defaults filled in)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _num_classes(cls, options: dict) -> int:
+        """The ``num_classes`` option where the dataset has one, else its fixed class count."""
+        return int(options["num_classes"]) if "num_classes" in options else len(cls.CLASSES)
 
     def __init__(self, on_bad_file: str = "raise", cache_dir: str | PathLike | None = None):
         if on_bad_file not in BAD_FILE_POLICIES:

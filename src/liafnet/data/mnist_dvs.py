@@ -20,6 +20,7 @@ from pathlib import Path
 
 from liafnet.data.errors import DatasetNotFoundError
 from liafnet.data.event_dataset import Sample, WholeRecordingDataset, split_ids
+from liafnet.data.frames import frame_shape
 
 CLASSES = tuple(str(d) for d in range(10))
 SCALES = (4, 8, 16)
@@ -42,6 +43,11 @@ class MNISTDVS(WholeRecordingDataset):
     """MNIST-DVS samples ``(float32 [T, 2, H, W], digit)``; see the module docstring."""
 
     name = "mnist_dvs"
+    CLASSES = CLASSES
+
+    @classmethod
+    def _geometry(cls, options: dict) -> tuple[int, tuple[int, int, int]]:
+        return int(options["time_steps"]), frame_shape(tuple(options["sensor_size"]), options["downsample"])
 
     def __init__(
         self,
