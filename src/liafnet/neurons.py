@@ -313,6 +313,10 @@ def liaf_multistep(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> tor
     if x.dim() < 1 or x.shape[0] < 1:
         raise ValueError(f"liaf_multistep needs a time-first input [T, ...] with T >= 1, got {tuple(x.shape)}")
     alpha = alpha.to(dtype=x.dtype, device=x.device)
+    if x.is_cuda:  # one Triton launch per direction over all T (docs/neurons.md); imported lazily
+        from liafnet.kernels import triton_liaf
+        if triton_liaf.supports(x, p):
+            return triton_liaf.liaf_multistep_triton(x, alpha, p)
     return _LIAFMultiStep.apply(x, alpha, p)
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import math
+import os
 from functools import cache
 from pathlib import Path
 from typing import NamedTuple
@@ -114,8 +115,9 @@ def _rectangle_centre(s: neurons.Rectangle, threshold: float) -> float:
 def _kernels(interpret: bool):
     """The kernel module compiled for the GPU, or built for Triton's CPU interpreter.
 
-    Triton's ``jit`` picks the mode when the decorator runs, so the interpreted copy is a second
-    import of the same file under another module name, with the interpreter switched on meanwhile.
+    Triton's ``jit`` picks the mode from ``TRITON_INTERPRET`` when the decorator runs, so the
+    interpreted copy is a second import of the same file under another module name with that
+    variable set meanwhile (the documented switch, read by every Triton 3.x).
     """
     if triton is None:
         raise RuntimeError("the Triton LIAF kernel needs Triton: pip install 'liafnet[triton]'")
@@ -124,9 +126,15 @@ def _kernels(interpret: bool):
     path = Path(__file__).with_name("_liaf_triton.py")
     spec = importlib.util.spec_from_file_location("liafnet.kernels._liaf_triton_interpreted", path)
     module = importlib.util.module_from_spec(spec)
-    with triton.knobs.runtime.scope():
-        triton.knobs.runtime.interpret = True
+    previous = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    try:
         spec.loader.exec_module(module)
+    finally:
+        if previous is None:
+            del os.environ["TRITON_INTERPRET"]
+        else:
+            os.environ["TRITON_INTERPRET"] = previous
     return module
 
 
