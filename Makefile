@@ -5,7 +5,7 @@ STAMP := .venv/.installed
 SEEDS ?= 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install train test test-fast bench tables tables-smoke table-efficiency table-gesture \
+.PHONY: help install train test test-fast bench gpu-check tables tables-smoke table-efficiency table-gesture \
 	table-cifar10_dvs table-mnist_dvs table-babi data-synthetic data-mnist_dvs data-cifar10_dvs \
 	data-dvs_gesture data-babi clean
 
@@ -50,7 +50,13 @@ bench: install  ## speed/memory benchmarks -> benchmarks/results.md and .json
 		--markdown benchmarks/results_neurons.md
 	rm -f benchmarks/results_data.md
 	$(PY) benchmarks/bench_data.py --out benchmarks/results_data.json --markdown benchmarks/results_data.md
+	@if $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
+	  $(PY) benchmarks/bench_cuda_graph.py --out benchmarks/results_neurons_cuda_triton.json; \
+	else echo "bench: no CUDA device, the CUDA rows (bench_cuda_graph.py) are not measured"; fi
 	$(PY) benchmarks/collect.py
+
+gpu-check: install  ## on a GPU machine: CUDA tests of the Triton kernel + CUDA benchmark rows (~5 min)
+	PY=$(PY) benchmarks/gpu_check.sh
 
 clean:  ## remove generated outputs (keeps data/ and .venv/)
 	rm -rf outputs multirun lightning_logs wandb

@@ -179,10 +179,14 @@ def test_unsupported_inputs():
         triton_liaf.kernel_options(extended)
 
 
-def test_cpu_dispatch_keeps_the_torch_path():
-    """On CPU liaf_multistep stays on its own autograd function; Triton is for CUDA tensors."""
+def test_cpu_dispatch_keeps_the_torch_path(monkeypatch):
+    """On CPU liaf_multistep stays on its torch path; Triton is for CUDA tensors. ENABLED = False
+    (LIAFNET_TRITON=0) turns the kernel off everywhere."""
     x = torch.randn(3, 4, requires_grad=True)
-    assert "LIAFMultiStep" in type(liaf_multistep(x, torch.tensor(0.5), NeuronParams()).grad_fn).__name__
+    assert "liaf_forward" not in liaf_multistep(x, torch.tensor(0.5), NeuronParams()).grad_fn.name()
+    assert "liaf_forward" in liaf_multistep_triton(x, torch.tensor(0.5), NeuronParams()).grad_fn.name()
+    monkeypatch.setattr(triton_liaf, "ENABLED", False)
+    assert not triton_liaf.supports(x.cuda() if torch.cuda.is_available() else x, NeuronParams())
 
 
 def test_custom_ops_opcheck():
@@ -239,16 +243,17 @@ def test_cuda_equals_reference(p, dtype):
 
 
 @cuda
-def test_cuda_dispatch_and_large_layer():
-    """liaf_multistep picks the kernel on CUDA; float32 at Gesture-layer size equals the torch path."""
+def test_cuda_dispatch_and_large_layer(monkeypatch):
+    """liaf_multistep picks the kernel on CUDA (LIAFNET_TRITON=0 / ENABLED=False keeps the torch
+    path); float32 at Gesture-layer size, per-channel decay, equals the torch path."""
     generator = torch.Generator().manual_seed(0)
     x = (torch.randn(20, 8, 64, 16, 16, generator=generator) + 0.2).cuda().requires_grad_()
     alpha = torch.full((64, 1, 1), 0.62, device="cuda", requires_grad=True)
     y = liaf_multistep(x, alpha, NeuronParams())
-    assert "LIAFMultiStep" not in type(y.grad_fn).__name__
-    from liafnet import neurons
-
-    torch_path = neurons._LIAFMultiStep.apply(x, alpha, NeuronParams())
+    assert "liaf_forward" in y.grad_fn.name()
+    monkeypatch.setattr(triton_liaf, "ENABLED", False)
+    torch_path = liaf_multistep(x, alpha, NeuronParams())
+    assert "liaf_forward" not in torch_path.grad_fn.name()
     torch.testing.assert_close(y, torch_path, rtol=1e-5, atol=1e-5)
     grad_out = torch.randn_like(y)
     for got, want in zip(torch.autograd.grad(y, (x, alpha), grad_out),

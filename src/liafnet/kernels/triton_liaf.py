@@ -43,6 +43,9 @@ try:
 except ImportError:  # the `triton` extra is optional; liafnet.neurons then keeps its own path
     triton = None
 
+# LIAFNET_TRITON=0 keeps liafnet.neurons.liaf_multistep on its torch path on CUDA too (checks, A/B
+# benchmarks); read once at import, and the attribute can be set at run time.
+ENABLED = os.environ.get("LIAFNET_TRITON", "1") != "0"
 DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 # Neurons per program (and 4 warps): 4 consecutive fp32 values per thread, one 16-byte access.
 BLOCK, NUM_WARPS = 512, 4
@@ -60,8 +63,9 @@ def available() -> bool:
 
 
 def supports(x: torch.Tensor, p: neurons.NeuronParams) -> bool:
-    """Whether :func:`liaf_multistep_triton` handles this input and these options."""
-    return (available() and x.dtype in DTYPES and tuple(p._fields) == _KNOWN_FIELDS
+    """Whether :func:`liafnet.neurons.liaf_multistep` should hand this input and these options to
+    :func:`liaf_multistep_triton` (False when disabled by :data:`ENABLED`)."""
+    return (ENABLED and available() and x.dtype in DTYPES and tuple(p._fields) == _KNOWN_FIELDS
             and p.output in _OUTPUTS and type(p.act) in _ACTS and p.reset in neurons.RESETS
             and isinstance(p.surrogate, (neurons.Rectangle, neurons.Gaussian)))
 
