@@ -15,8 +15,9 @@ from liafnet.layers import (
     DenseLIF,
     RecurrentLIAF,
     TimeDistributed,
+    record_traces,
 )
-from liafnet.neurons import NeuronParams, liaf_multistep, neuron_config, neuron_step
+from liafnet.neurons import NeuronParams, liaf_multistep, neuron_config
 
 
 def _grads(module: nn.Module, x: torch.Tensor, y: torch.Tensor):
@@ -58,17 +59,21 @@ def test_conv_norm_is_shared_over_time_and_batch():
 
 
 def test_membrane_norm_normalises_the_potential_each_step():
+    """BN on U after integration, batch statistics per step, then the authors' fire/reset (by hand)."""
     torch.manual_seed(0)
-    layer = DenseLIAF(3, 4, norm="membrane")
-    x = torch.randn(6, 8, 3)
+    layer = DenseLIAF(3, 4, norm="membrane").double()
+    x = torch.randn(6, 8, 3, dtype=torch.float64)
     y = layer(x)
-    bn = nn.BatchNorm1d(4)  # same initial affine as the layer's; training mode uses batch statistics
-    drive, state, expected = layer.linear(x), None, []
+    drive = x @ layer.linear.weight.T + layer.linear.bias
+    alpha = torch.sigmoid(torch.tensor(0.5, dtype=torch.float64))
+    v, expected = torch.zeros(8, 4, dtype=torch.float64), []
     for drive_t in drive:
-        out, state = neuron_step(bn(drive_t if state is None else drive_t + state.v), layer.neuron.alpha(),
-                                 layer.neuron.params)
-        expected.append(out)
+        u = drive_t + v
+        n = (u - u.mean(0)) / torch.sqrt(u.var(0, unbiased=False) + 1e-5)  # initial BN affine: 1, 0
+        expected.append(torch.selu(n))
+        v = alpha * n * (n <= 0.5)
     torch.testing.assert_close(y, torch.stack(expected))
+    assert 0 < sum((e > torch.selu(torch.tensor(0.5))).sum() for e in expected) < y.numel()  # some fire
 
 
 def test_dense_time_norm_uses_time_as_channels():
@@ -130,6 +135,35 @@ def test_bad_options_name_the_key():
         DenseLIAF(2, 4, dense_norm="batch")
     with pytest.raises(ValueError, match="time-first"):
         ConvLIAF(2, 4, 3)(torch.randn(2, 2, 5, 5))
+
+
+def test_record_traces_gives_the_potential_spikes_and_output_of_each_layer():
+    torch.manual_seed(0)
+    model = nn.Sequential(DenseLIAF(4, 6, norm="none"), DenseLIF(6, 5, norm="none"))
+    x = torch.randn(7, 3, 4) + 0.3
+    expected = model(x)  # the fused path
+    with record_traces(model) as traces:
+        recorded = model(x)
+    torch.testing.assert_close(recorded, expected)
+    assert set(traces) == {"0.neuron", "1.neuron"} and not model[0].neuron.record
+    first = traces["0.neuron"]
+    alpha = torch.sigmoid(torch.tensor(0.5))
+    drive = model[0].linear(x).detach()
+    for t in range(1, 7):  # U^t = I^t + alpha U^{t-1} (1 - S^{t-1}), S = [U > 0.5]
+        torch.testing.assert_close(first.u[t], drive[t] + alpha * first.u[t - 1] * (1 - first.s[t - 1]))
+    torch.testing.assert_close(first.s, (first.u > 0.5).float())
+    torch.testing.assert_close(first.y, torch.selu(first.u))
+    torch.testing.assert_close(traces["1.neuron"].y, expected)
+    assert 0 < first.s.sum() < first.s.numel()
+    with record_traces(model, ["1.neuron"]) as only:
+        model(x)
+    assert list(only) == ["1.neuron"]
+    with pytest.raises(ValueError, match="no LIAF neuron layer named 'head'.*0.neuron"):
+        with record_traces(model, ["head"]):
+            pass
+    with pytest.raises(ValueError, match="has no LIAF/LIF neuron layer"):
+        with record_traces(nn.Linear(2, 2)):
+            pass
 
 
 def test_time_distributed_equals_per_step():

@@ -11,15 +11,21 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from liafnet.neurons import (
     Decay,
     NeuronConfig,
     NeuronParams,
     NeuronState,
+    Potential,
+    Readout,
+    Trace,
+    integrate,
     liaf_multistep,
-    liaf_multistep_reference,
     neuron_config,
-    neuron_step,
+    neuron_loop,
 )
 
 NORMS = ("synaptic", "membrane", "none")
@@ -54,6 +60,10 @@ class LIAFNeuron(nn.Module):
 
     ``channels`` and ``spatial_dims`` (2 for conv feature maps, 0 for dense features) shape a
     per-channel decay; a per-layer decay is one scalar.
+
+    Recording: with ``record = True`` (or inside :func:`record_traces`) every forward stores the
+    layer's per-step potential, spikes and output as :attr:`trace` (a :class:`liafnet.neurons.Trace`),
+    running the per-step loop instead of the fused kernel (same outputs to rounding).
     """
 
     def __init__(self, config: NeuronConfig, channels: int, spatial_dims: int):
@@ -66,6 +76,8 @@ class LIAFNeuron(nn.Module):
             self.decay_logit = nn.Parameter(torch.full(shape, decay.d0))
         else:
             self.register_buffer("fixed_alpha", torch.full(shape, decay.alpha), persistent=False)
+        self.record = False
+        self.trace: Trace | None = None
 
     @property
     def spiking(self) -> bool:
@@ -75,23 +87,60 @@ class LIAFNeuron(nn.Module):
         return torch.sigmoid(self.decay_logit) if hasattr(self, "decay_logit") else self.fixed_alpha
 
     def forward(self, x: torch.Tensor, membrane_norm: nn.Module | None = None) -> torch.Tensor:
-        """``x`` is the synaptic input ``[T, B, ...]``. With ``membrane_norm`` the potential is
-        normalised every step after integration (BN on the membrane, framework-doc form); that puts
-        a batch-statistics op inside the recurrence, so it runs the per-step path."""
-        alpha = self.alpha().to(x.dtype)
-        if membrane_norm is not None:
-            state, outputs = None, []
-            for x_t in x:
-                u = membrane_norm(x_t if state is None else x_t + state.v)
-                y, state = neuron_step(u, alpha, self.params)
-                outputs.append(y)
-            return torch.stack(outputs)
-        if self.impl == "reference":
-            return liaf_multistep_reference(x, alpha, self.params)
-        return liaf_multistep(x, alpha, self.params)
+        """``x`` is the synaptic input ``[T, B, ...]``; returns ``Y [T, B, ...]``. With
+        ``membrane_norm`` the potential is normalised every step after integration (BN on the
+        membrane, framework-doc form); that puts a batch-statistics op inside the recurrence, so it
+        runs the per-step loop, as do ``impl="reference"`` and recording."""
+        if membrane_norm is None and self.impl == "fused" and not self.record:
+            return liaf_multistep(x, self.alpha().to(x.dtype), self.params)
+        integrated = integrate(x)
+        potential = integrated if membrane_norm is None else (
+            lambda t, state, out: membrane_norm(integrated(t, state, out)))
+        return self.run(potential, x.shape[0])
+
+    def run(self, potential: Potential, steps: int, readout: Readout | None = None) -> torch.Tensor:
+        """:func:`liafnet.neurons.neuron_loop` with this layer's decay and parameters, for layers whose
+        potential depends on the previous step (recurrent weights, gates); records when asked."""
+        outputs, trace = neuron_loop(potential, steps, self.alpha(), self.params, readout, record=self.record)
+        if trace is not None:
+            self.trace = trace
+        return outputs
 
     def extra_repr(self) -> str:
         return f"{self.params}, impl={self.impl}"
+
+
+def neuron_layers(model: nn.Module) -> dict[str, LIAFNeuron]:
+    """Every :class:`LIAFNeuron` in ``model`` by its module name, in definition order."""
+    return {name: module for name, module in model.named_modules() if isinstance(module, LIAFNeuron)}
+
+
+@contextmanager
+def record_traces(model: nn.Module, names: list[str] | None = None) -> Iterator[dict[str, Trace]]:
+    """Record the per-step membrane potential, spikes and output of ``model``'s neuron layers.
+
+    ``names`` picks layers by module name (default: all). Inside the block every forward of a chosen
+    layer stores its :class:`liafnet.neurons.Trace` ``(u, s, y)``, each ``[T, B, ...]``; the yielded
+    dict maps names to the last traces once forwards have run. Raises ``ValueError`` naming the
+    available layers for an unknown name or a model without neuron layers.
+    """
+    layers = neuron_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no LIAF/LIF neuron layer to record")
+    unknown = [name for name in names or () if name not in layers]
+    if unknown:
+        raise ValueError(f"no LIAF neuron layer named {unknown[0]!r}; the model has {sorted(layers)}")
+    chosen = {name: layers[name] for name in (names if names is not None else layers)}
+    traces: dict[str, Trace] = {}
+    for layer in chosen.values():
+        layer.record, layer.trace = True, None
+    try:
+        yield traces
+    finally:
+        for name, layer in chosen.items():
+            if layer.trace is not None:
+                traces[name] = layer.trace
+            layer.record, layer.trace = False, None
 
 
 def init_authors_(module: nn.Module, bias: float = 0.5) -> None:
@@ -274,15 +323,12 @@ class RecurrentLIAF(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_time_first(x, 3, type(self).__name__)
         drive = self.input(x)
-        alpha = self.neuron.alpha().to(drive.dtype)
-        weight = self.recurrent_weight(alpha)
-        state: NeuronState | None = None
-        outputs = []
-        for drive_t in drive:
-            u = drive_t if state is None else drive_t + F.linear(state.v, weight)
-            y, state = neuron_step(u, alpha, self.neuron.params)
-            outputs.append(y)
-        return torch.stack(outputs)
+        weight = self.recurrent_weight(self.neuron.alpha().to(drive.dtype))
+
+        def potential(t: int, state: NeuronState | None, out: torch.Tensor | None) -> torch.Tensor:
+            return drive[t] if state is None else drive[t] + F.linear(state.v, weight)
+
+        return self.neuron.run(potential, x.shape[0])
 
 
 class ConvLSTMCell(nn.Module):
