@@ -13,6 +13,7 @@ from liafnet.layers import (
     ConvLSTMCell,
     DenseLIAF,
     DenseLIF,
+    LIAFLSTM,
     RecurrentLIAF,
     TimeDistributed,
     record_traces,
@@ -218,3 +219,72 @@ def test_convlstm_matches_single_conv_formulation():
     with pytest.raises(ValueError, match="odd kernel"):
         ConvLSTMCell(2, 3, 4)
 
+
+
+def _authors_lstm(x, w, b, r=None, gate=torch.relu, decay=0.3, theta=0.5):
+    """The authors' LIAFLSTMCell loop written out: four gate potentials, spike with the rectangle
+    surrogate on (0, 1) (straight-through form), reset not detached; optional recurrent gate input."""
+    hidden = w.shape[0] // 4
+    v = torch.zeros(x.shape[1], 4 * hidden, dtype=x.dtype)
+    c = torch.zeros(x.shape[1], hidden, dtype=x.dtype)
+    h, outputs = None, []
+    for x_t in x:
+        v = x_t @ w.T + b + v + (h @ r.T if r is not None and h is not None else 0)
+        window = ((v - theta).abs() < 0.5).to(x.dtype)
+        fire = (v > theta).to(x.dtype) + window * (v - v.detach())  # value H(v - theta), gradient window
+        v_i, v_f, v_g, v_o = v.chunk(4, dim=-1)
+        c = gate(v_f) * c + gate(v_i) * torch.selu(v_g)
+        h = torch.selu(c) * gate(v_o)
+        outputs.append(h)
+        v = decay * (1 - fire) * v
+    return torch.stack(outputs)
+
+
+@pytest.mark.parametrize("recurrent_gates", (False, True))
+@pytest.mark.parametrize("gate", ("relu", "sigmoid"))
+def test_liaf_lstm_follows_the_authors_cell(gate, recurrent_gates):
+    torch.manual_seed(0)
+    layer = LIAFLSTM(5, 3, gate=gate, recurrent_gates=recurrent_gates).double()
+    assert not any("decay" in name for name, _ in layer.named_parameters())  # fixed decay 0.3
+    x = torch.randn(7, 2, 5, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (7, 2, 3)
+    w, b = layer.input.weight, layer.input.bias
+    assert torch.all(b == 0.5)  # authors' init
+    r = layer.recurrent.weight if recurrent_gates else None
+    decay = layer.neuron.alpha()  # 0.3 as stored (float32-rounded, then cast)
+    assert decay.item() == pytest.approx(0.3)
+    expected = _authors_lstm(x, w, b, r, torch.relu if gate == "relu" else torch.sigmoid, decay=decay)
+    torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
+    params = [x, w, b] + ([r] if recurrent_gates else [])
+    grad_out = torch.randn(y.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    for got, want in zip(torch.autograd.grad(y, params, grad_out), torch.autograd.grad(expected, params, grad_out)):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    with record_traces(layer) as traces:
+        layer(x)
+    spikes = traces["neuron"].s
+    assert 0 < spikes.sum() < spikes.numel()  # the gate neurons fire and reset
+
+
+def test_liaf_lstm_extension_feeds_the_previous_output_to_the_gates():
+    """The extension adds one bias-free [4H, H] matrix from h^{t-1} to the gates, and it learns."""
+    torch.manual_seed(0)
+    faithful, extended = LIAFLSTM(4, 6, init="keras"), LIAFLSTM(4, 6, init="keras", recurrent_gates=True)
+    assert extended.recurrent.weight.shape == (24, 6) and extended.recurrent.bias is None
+    assert "liafnet extension" in repr(extended) and "extension" not in repr(faithful)
+    assert sum(p.numel() for p in extended.parameters()) - sum(p.numel() for p in faithful.parameters()) == 24 * 6
+    x = torch.randn(5, 2, 4)
+    y = extended(x)
+    (grad_r,) = torch.autograd.grad(y[-1].sum(), extended.recurrent.weight)
+    assert grad_r.abs().sum() > 0
+
+
+def test_liaf_lstm_rejects_bad_options():
+    with pytest.raises(ValueError, match="model.gate must be one of relu, sigmoid"):
+        LIAFLSTM(2, 3, gate="tanh")
+    with pytest.raises(ValueError, match="model.init"):
+        LIAFLSTM(2, 3, init="xavier")
+    with pytest.raises(ValueError, match="analog"):
+        LIAFLSTM(2, 3, neuron=neuron_config(spiking=True))
+    with pytest.raises(ValueError, match="time-first"):
+        LIAFLSTM(2, 3)(torch.randn(4, 2))

@@ -1,5 +1,5 @@
-"""Layers over time-first tensors ``[T, B, ...]``: LIAF/LIF conv and dense layers, the LIAF-RNN, a
-ConvLSTM, and a wrapper that applies a stateless module to every step.
+"""Layers over time-first tensors ``[T, B, ...]``: LIAF/LIF conv and dense layers, the LIAF-RNN, the
+LIAF-LSTM text cells, a ConvLSTM, and a wrapper that applies a stateless module to every step.
 
 Modules own their ``nn.Parameter`` s and call the pure functions of :mod:`liafnet.neurons`; neuron
 state lives in ``forward``'s locals and starts at zero on every call (never a buffer).
@@ -329,6 +329,97 @@ class RecurrentLIAF(nn.Module):
             return drive[t] if state is None else drive[t] + F.linear(state.v, weight)
 
         return self.neuron.run(potential, x.shape[0])
+
+
+LSTM_GATES = ("relu", "sigmoid")
+LSTM_INITS = ("authors", "keras", "torch")
+
+
+def liaf_lstm_neuron() -> NeuronConfig:
+    """The gate neurons of the authors' 2020 ``LIAFLSTMCell``: LIAF, threshold 0.5 (``>``), hard reset
+    to 0 with the spike *not* detached (the reset gradient flows through the rectangle surrogate), and
+    a fixed raw decay 0.3 (no sigmoid, not learned); SELU as ``Act``."""
+    return neuron_config(spiking=False, decay="fixed", decay_alpha=0.3, reset_grad="surrogate")
+
+
+class LIAFLSTM(nn.Module):
+    """LIAF-LSTM over word steps: ``LIAFLSTM(input_size, hidden_size, neuron=None, gate="relu",
+    recurrent_gates=False, init="authors")``, input ``[T, B, input_size]``, output ``[T, B, hidden_size]``.
+
+    The authors' 2020 ``LIAFLSTMCell`` (their ``LIAF.py``; THUCNews text classification). Each of the
+    four gates ``i, f, g, o`` is a layer of ``hidden_size`` LIAF neurons whose potential integrates
+    the current input only (no recurrent matrices)::
+
+        U_k^t = W_k X^t + b_k + V_k^{t-1}                 k in i, f, g, o   (V^{-1} = 0)
+        i, f, o = gate(U_i), gate(U_f), gate(U_o);   g = Y_g = Act(U_g)    (pre-reset potentials)
+        c^t = f c^{t-1} + i g                             (c^{-1} = 0)
+        h^t = Act(c^t) o                                  the layer's output
+        V_k^t = alpha (1 - S_k^t) U_k^t,  S_k^t = [U_k^t > theta]
+
+    Fire, reset and leak are the one neuron loop (:func:`liafnet.neurons.neuron_loop`); the gates and
+    the cell state are its readout. Defaults, with their evidence (docs/neurons.md, "LIAF-LSTM"):
+
+    - ``gate="relu"``: the code's default ``sgFun``; its comment says sigmoid (``gate="sigmoid"``).
+    - ``neuron``: :func:`liaf_lstm_neuron` (the cell's constants: decay 0.3 fixed, threshold 0.5,
+      spike not detached in the reset, SELU); any LIAF :class:`NeuronConfig` may replace it
+      (its ``act``, ``output_mode`` and ``clamp`` shape ``g``; ``act`` also ``Act(c)``).
+    - ``init="authors"``: Kaiming-normal weights, biases 0.5 (the code's ``paramInit``); ``"keras"``:
+      Glorot-uniform input and orthogonal recurrent weights per gate, zero biases; ``"torch"``.
+
+    ``recurrent_gates=True`` is a **liafnet extension, not found in the authors' code**: the previous
+    output ``h^{t-1}`` also feeds every gate neuron, ``U_k^t = W_k X^t + R_k h^{t-1} + b_k + V_k^{t-1}``
+    (``R`` has no bias), so the gates depend nonlinearly on the layer's own state.
+
+    Raises ``ValueError`` for an unknown ``gate`` or ``init``, or a spiking (LIF) neuron config.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, neuron: NeuronConfig | None = None,
+                 gate: str = "relu", recurrent_gates: bool = False, init: str = "authors"):
+        super().__init__()
+        _check_choice("gate", gate, LSTM_GATES)
+        _check_choice("init", init, LSTM_INITS)
+        neuron = neuron or liaf_lstm_neuron()
+        if neuron.params.spiking:
+            raise ValueError("LIAFLSTM needs an analog (LIAF) neuron config; its g gate and output are analog")
+        self.hidden_size = hidden_size
+        self.gate = gate
+        self.recurrent_gates = recurrent_gates
+        self.input = nn.Linear(input_size, 4 * hidden_size)  # gates i, f, g, o
+        self.recurrent = nn.Linear(hidden_size, 4 * hidden_size, bias=False) if recurrent_gates else None
+        self.neuron = LIAFNeuron(neuron, 4 * hidden_size, spatial_dims=0)
+        if init == "authors":
+            for module in (self.input, self.recurrent):
+                if module is not None:
+                    init_authors_(module)
+        elif init == "keras":
+            for chunk in self.input.weight.data.chunk(4):
+                nn.init.xavier_uniform_(chunk)
+            nn.init.zeros_(self.input.bias)
+            if self.recurrent is not None:
+                for chunk in self.recurrent.weight.data.chunk(4):
+                    nn.init.orthogonal_(chunk)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_time_first(x, 3, type(self).__name__)
+        drive = self.input(x)
+        gate = torch.relu if self.gate == "relu" else torch.sigmoid
+        act = self.neuron.params.act
+
+        def potential(t: int, state: NeuronState | None, out: torch.Tensor | None) -> torch.Tensor:
+            u = drive[t] if state is None else drive[t] + state.v
+            return u if self.recurrent is None or out is None else u + self.recurrent(out)
+
+        def readout(u: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None):
+            u_i, u_f, _, u_o = u.chunk(4, dim=-1)
+            g = y.chunk(4, dim=-1)[2]
+            c = gate(u_i) * g if c is None else gate(u_f) * c + gate(u_i) * g
+            return act(c) * gate(u_o), c
+
+        return self.neuron.run(potential, x.shape[0], readout)
+
+    def extra_repr(self) -> str:
+        extension = ", recurrent_gates=True (liafnet extension, not in the authors' code)"
+        return f"hidden_size={self.hidden_size}, gate={self.gate}" + (extension if self.recurrent_gates else "")
 
 
 class ConvLSTMCell(nn.Module):
