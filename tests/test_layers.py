@@ -288,3 +288,25 @@ def test_liaf_lstm_rejects_bad_options():
         LIAFLSTM(2, 3, neuron=neuron_config(spiking=True))
     with pytest.raises(ValueError, match="time-first"):
         LIAFLSTM(2, 3)(torch.randn(4, 2))
+
+
+@pytest.mark.parametrize("threshold", (0.5, 1.0))
+def test_rectangle_surrogate_window_follows_the_threshold(threshold):
+    """A LIF layer's input gradient is nonzero exactly where |U - threshold| < 0.5 (window centred on
+    the threshold), unless the centre is set explicitly."""
+    layer = DenseLIF(1, 1, neuron=neuron_config(spiking=True, threshold=threshold), norm="none").double()
+    with torch.no_grad():
+        layer.linear.weight.fill_(1.0)
+        layer.linear.bias.zero_()
+    u = torch.linspace(-0.2, 2.0, 23, dtype=torch.float64)
+    x = u.reshape(1, -1, 1).requires_grad_()  # one step, so U = x
+    layer(x).sum().backward()
+    inside = ((u - threshold).abs() < 0.5).to(torch.float64)
+    torch.testing.assert_close(x.grad.flatten(), inside)
+    assert x.grad.flatten()[(u >= threshold) & (u < threshold + 0.5)].min() == 1.0  # at and above theta
+    fixed = DenseLIF(1, 1, neuron=neuron_config(spiking=True, threshold=threshold, surrogate_centre=0.5),
+                     norm="none").double()
+    fixed.load_state_dict(layer.state_dict())
+    x.grad = None
+    fixed(x).sum().backward()
+    torch.testing.assert_close(x.grad.flatten(), ((u - 0.5).abs() < 0.5).to(torch.float64))

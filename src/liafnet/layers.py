@@ -143,8 +143,9 @@ def record_traces(model: nn.Module, names: list[str] | None = None) -> Iterator[
             layer.record, layer.trace = False, None
 
 
-def init_authors_(module: nn.Module, bias: float = 0.5) -> None:
-    """Authors' initialisation: Kaiming-normal weights, every bias set to ``bias`` (0.5 = theta)."""
+def init_authors_(module: nn.Module, bias: float = NeuronParams().threshold) -> None:
+    """Authors' initialisation: Kaiming-normal weights, every bias set to ``bias``; the authors use
+    their threshold constant, so callers pass the layer's threshold (default: the default threshold)."""
     nn.init.kaiming_normal_(module.weight)
     if module.bias is not None:
         nn.init.constant_(module.bias, bias)
@@ -363,7 +364,7 @@ class LIAFLSTM(nn.Module):
     - ``neuron``: :func:`liaf_lstm_neuron` (the cell's constants: decay 0.3 fixed, threshold 0.5,
       spike not detached in the reset, SELU); any LIAF :class:`NeuronConfig` may replace it
       (its ``act``, ``output_mode`` and ``clamp`` shape ``g``; ``act`` also ``Act(c)``).
-    - ``init="authors"``: Kaiming-normal weights, biases 0.5 (the code's ``paramInit``); ``"keras"``:
+    - ``init="authors"``: Kaiming-normal weights, biases = threshold (the code's ``paramInit``); ``"keras"``:
       Glorot-uniform input and orthogonal recurrent weights per gate, zero biases; ``"torch"``.
 
     ``recurrent_gates=True`` is a **liafnet extension, not found in the authors' code**: the previous
@@ -390,7 +391,7 @@ class LIAFLSTM(nn.Module):
         if init == "authors":
             for module in (self.input, self.recurrent):
                 if module is not None:
-                    init_authors_(module)
+                    init_authors_(module, bias=neuron.params.threshold)
         elif init == "keras":
             for chunk in self.input.weight.data.chunk(4):
                 nn.init.xavier_uniform_(chunk)
