@@ -24,8 +24,10 @@ from liafnet.neurons import (
     Trace,
     integrate,
     liaf_multistep,
+    membrane_potential,
     neuron_config,
     neuron_loop,
+    spike,
 )
 
 NORMS = ("synaptic", "membrane", "none")
@@ -64,6 +66,12 @@ class LIAFNeuron(nn.Module):
     Recording: with ``record = True`` (or inside :func:`record_traces`) every forward stores the
     layer's per-step potential, spikes and output as :attr:`trace` (a :class:`liafnet.neurons.Trace`),
     running the per-step loop instead of the fused kernel (same outputs to rounding).
+
+    Measuring: with ``measure = True`` every forward adds the layer's spikes ``S`` (its internal
+    firing; for LIF also its output) and outputs ``Y`` to running sums, read by :meth:`firing_stats`
+    and cleared by :meth:`reset_firing_stats` (:class:`liafnet.telemetry.FiringRates` does both each
+    validation epoch). Outputs are unchanged: the fused path recomputes ``U`` once more without
+    autograd to get ``S``; the loop records it.
     """
 
     def __init__(self, config: NeuronConfig, channels: int, spatial_dims: int):
@@ -78,6 +86,8 @@ class LIAFNeuron(nn.Module):
             self.register_buffer("fixed_alpha", torch.full(shape, decay.alpha), persistent=False)
         self.record = False
         self.trace: Trace | None = None
+        self.measure = False
+        self.reset_firing_stats()
 
     @property
     def spiking(self) -> bool:
@@ -92,7 +102,12 @@ class LIAFNeuron(nn.Module):
         membrane, framework-doc form); that puts a batch-statistics op inside the recurrence, so it
         runs the per-step loop, as do ``impl="reference"`` and recording."""
         if membrane_norm is None and self.impl == "fused" and not self.record:
-            return liaf_multistep(x, self.alpha().to(x.dtype), self.params)
+            alpha = self.alpha().to(x.dtype)
+            y = liaf_multistep(x, alpha, self.params)
+            if self.measure:
+                with torch.no_grad():
+                    self._observe(spike(membrane_potential(x, alpha, self.params), self.params), y)
+            return y
         integrated = integrate(x)
         potential = integrated if membrane_norm is None else (
             lambda t, state, out: membrane_norm(integrated(t, state, out)))
@@ -100,11 +115,34 @@ class LIAFNeuron(nn.Module):
 
     def run(self, potential: Potential, steps: int, readout: Readout | None = None) -> torch.Tensor:
         """:func:`liafnet.neurons.neuron_loop` with this layer's decay and parameters, for layers whose
-        potential depends on the previous step (recurrent weights, gates); records when asked."""
-        outputs, trace = neuron_loop(potential, steps, self.alpha(), self.params, readout, record=self.record)
-        if trace is not None:
+        potential depends on the previous step (recurrent weights, gates); records and measures when
+        asked."""
+        outputs, trace = neuron_loop(potential, steps, self.alpha(), self.params, readout,
+                                     record=self.record or self.measure)
+        if self.record:
             self.trace = trace
+        if self.measure:
+            self._observe(trace.s, trace.y)
         return outputs
+
+    def _observe(self, spikes: torch.Tensor, outputs: torch.Tensor) -> None:
+        # Sums stay on the device (no host sync per batch); float32 keeps a mean over ~1e9 values exact
+        # to about 1e-7 relative, plenty for a rate.
+        sums = torch.stack([spikes.detach().sum(dtype=torch.float32), outputs.detach().sum(dtype=torch.float32)])
+        self._sums = sums if self._sums is None else self._sums + sums
+        self._count += spikes.numel()
+
+    def firing_stats(self) -> dict[str, float] | None:
+        """``{"rate": mean S, "activity": mean Y}`` over every neuron, step and sample seen while
+        measuring since the last reset (``rate`` in spikes per neuron per step); ``None`` if none."""
+        if self._sums is None:
+            return None
+        rate, activity = (self._sums / self._count).tolist()
+        return {"rate": rate, "activity": activity}
+
+    def reset_firing_stats(self) -> None:
+        self._sums: torch.Tensor | None = None
+        self._count = 0
 
     def extra_repr(self) -> str:
         return f"{self.params}, impl={self.impl}"
