@@ -108,8 +108,9 @@ def kernel_options(p: neurons.NeuronParams) -> KernelOptions:
 
 
 def _rectangle_centre(s: neurons.Rectangle, threshold: float) -> float:
-    """Where the rectangle window sits: its own ``centre`` (an absolute value, authors' code)."""
-    return s.centre
+    """Where the rectangle window sits, as :meth:`liafnet.neurons.Rectangle.grad` places it: on the
+    threshold when ``centre`` is None, else on ``centre``."""
+    return threshold if s.centre is None else s.centre
 
 
 # --------------------------------------------------------------------------------------- kernels
