@@ -9,7 +9,6 @@ dyadic grid so that U is exact and the spike decisions are the reference's.
 
 from __future__ import annotations
 
-import itertools
 from typing import NamedTuple
 
 import pytest
@@ -21,7 +20,6 @@ from liafnet.kernels import triton_liaf  # noqa: E402
 from liafnet.kernels.triton_liaf import liaf_multistep_triton  # noqa: E402
 from liafnet.layers import ConvLIAF  # noqa: E402
 from liafnet.neurons import (  # noqa: E402
-    SELU,
     Gaussian,
     LeakyReLU,
     NeuronParams,
@@ -32,9 +30,8 @@ from liafnet.neurons import (  # noqa: E402
     neuron_config,
 )
 
-ACTS = {"selu": SELU(), "relu": ReLU(), "leaky_relu": LeakyReLU(0.2)}
-SURROGATES = {"rect": Rectangle(), "rect_narrow": Rectangle(centre=0.3, half_width=0.2, height=2.0),
-              "gauss": Gaussian()}
+from tests.helpers import ANALOG_GRID, SPIKE_GRID, analog_params, spike_params  # noqa: E402
+
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -74,28 +71,15 @@ def _check(p: NeuronParams, decay: str = "layer", dtype=torch.float64, device="c
     assert 0 < spikes.sum() < spikes.numel()  # the dynamics are exercised: some fire, some do not
 
 
-# Analog (LIAF) options: output mode x activation x clamp x fire test x reset x reset gradient x beta.
-ANALOG_GRID = list(itertools.product(("ntr", "tr"), ACTS, (False, True), (False, True), ("hard", "soft"),
-                                     (True, False), (0.0, 0.05)))
-
-
 @pytest.mark.parametrize("output,act,clamp,fire_ge,reset,detach,beta", ANALOG_GRID)
 def test_liaf_options_float64(output, act, clamp, fire_ge, reset, detach, beta):
-    p = NeuronParams(output=output, act=ACTS[act], clamp=clamp, fire_ge=fire_ge, reset=reset,
-                     detach_reset=detach, beta=beta, v_reset=0.0 if reset == "soft" else -0.1,
-                     surrogate=Gaussian() if detach else Rectangle())
+    p = analog_params(output, act, clamp, fire_ge, reset, detach, beta)
     _check(p)
-
-
-# Spiking (LIF) options and the decay forms: surrogate x reset x reset gradient x v_reset x decay.
-SPIKE_GRID = list(itertools.product(SURROGATES, ("hard", "soft"), (True, False), (0.0, 0.1),
-                                    ("layer", "channel", "fixed")))
 
 
 @pytest.mark.parametrize("surrogate,reset,detach,v_reset,decay", SPIKE_GRID)
 def test_lif_options_float64(surrogate, reset, detach, v_reset, decay):
-    p = NeuronParams(output="spike", surrogate=SURROGATES[surrogate], reset=reset, detach_reset=detach,
-                     v_reset=v_reset, threshold=0.4)
+    p = spike_params(surrogate, reset, detach, v_reset)
     _check(p, decay=decay, seed=3)
 
 
