@@ -14,7 +14,7 @@ from typing import NamedTuple
 import pytest
 import torch
 
-pytest.importorskip("triton", reason="Triton is not installed (pip install 'liafnet[triton]')")
+triton = pytest.importorskip("triton", reason="Triton is not installed (pip install 'liafnet[triton]')")
 
 from liafnet.kernels import triton_liaf  # noqa: E402
 from liafnet.kernels.triton_liaf import liaf_multistep_triton  # noqa: E402
@@ -208,6 +208,68 @@ def test_torch_compile_and_export():
     program = torch.export.export(Neuron(), (x.detach(),))
     assert "liafnet.liaf_forward" in str(program.graph)
     torch.testing.assert_close(program.module()(x.detach()), Neuron()(x.detach()))
+
+
+# --------------------------------------------------------- compiled for a GPU without one (offline)
+
+# Option sets that together reach every constexpr branch of both kernels.
+COMPILE_VARIANTS = {
+    "default": NeuronParams(),
+    "tr-leaky-clamp-soft-surrogate-gauss-beta": NeuronParams(
+        output="tr", act=LeakyReLU(0.2), clamp=True, reset="soft", detach_reset=False, beta=0.05,
+        surrogate=Gaussian(), fire_ge=True),
+    "ntr-relu-clamp-hard-surrogate-vreset": NeuronParams(act=ReLU(), clamp=True, v_reset=-0.1, detach_reset=False),
+    "lif-rect-soft": NeuronParams(output="spike", reset="soft", surrogate=Rectangle(0.3, 0.2, 2.0)),
+    "lif-gauss-hard-surrogate": NeuronParams(output="spike", detach_reset=False, surrogate=Gaussian()),
+}
+_TRITON_TYPES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16", torch.float64: "fp64"}
+
+
+def _compile_offline(kernel, constexprs: dict, dtype: torch.dtype, ones: tuple = ()):
+    """Compile ``kernel`` to a cubin for sm_90 (H100/H200) as the JIT would for contiguous torch
+    tensors of ``dtype``: pointers and sizes 16-divisible, the integers in ``ones`` equal to 1."""
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    constexprs, signature, attrs = dict(constexprs), {}, {}
+    compute = "fp64" if dtype == torch.float64 else "fp32"
+    for index, name in enumerate(kernel.arg_names):
+        if name in ones:
+            constexprs[name] = 1
+        if name in constexprs:
+            signature[name] = "constexpr"
+            continue
+        signature[name] = (f"*{compute if name == 'galpha_ptr' else _TRITON_TYPES[dtype]}"
+                           if name.endswith("_ptr") else "i32")
+        attrs[(index,)] = [["tt.divisibility", 16]]
+    return triton.compile(ASTSource(kernel, signature, constexprs, attrs), target=GPUTarget("cuda", 90, 32),
+                          options=triton_liaf.LAUNCH)
+
+
+# Every option set in float32 and bfloat16; float16 and float64 code generation once.
+COMPILE_CASES = ([(variant, dtype) for variant in COMPILE_VARIANTS for dtype in (torch.float32, torch.bfloat16)]
+                 + [("default", torch.float16), ("default", torch.float64)])
+
+
+@pytest.mark.skipif("nvidia" not in getattr(triton.backends, "backends", {}), reason="no NVIDIA backend in Triton")
+@pytest.mark.parametrize("variant,dtype", COMPILE_CASES, ids=[f"{v}-{d}" for v, d in COMPILE_CASES])
+def test_kernels_compile_for_hopper(variant, dtype, tmp_path, monkeypatch):
+    """Both kernels compile through Triton's GPU code generator and its bundled ptxas for sm_90,
+    which the CPU interpreter does not exercise (it would not catch, e.g., a non-constexpr global),
+    for every branch, with and without the decay gradient and the saved U, and with sizes of 1."""
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path))
+    kernels = triton_liaf._kernels(interpret=False)
+    if not isinstance(kernels.liaf_forward_kernel, triton.runtime.JITFunction):
+        pytest.skip("TRITON_INTERPRET is set: the GPU kernels are interpreted too")
+    o = triton_liaf.kernel_options(COMPILE_VARIANTS[variant])
+    for scalar, needed, ones in ((False, True, ()), (True, False, ("N", "C", "INNER"))):
+        compiled = _compile_offline(kernels.liaf_forward_kernel,
+                                    triton_liaf.forward_constexprs(o, dtype, scalar, needed), dtype,
+                                    ones + (("T",) if ones else ()))
+        assert "cubin" in compiled.asm
+        compiled = _compile_offline(kernels.liaf_backward_kernel,
+                                    triton_liaf.backward_constexprs(o, dtype, scalar, needed), dtype, ones)
+        assert "cubin" in compiled.asm
 
 
 # ------------------------------------------------------------------------- CUDA (compiled kernels)

@@ -19,8 +19,8 @@ kernels call only Triton builtins (``tl.full``, ``tl.where``, ``tl.exp``, ...), 
 import triton
 import triton.language as tl
 
-_SELU_ALPHA: tl.constexpr = 1.6732632423543772848170429916717
-_SELU_SCALE: tl.constexpr = 1.0507009873554804934193349852946
+_SELU_ALPHA = tl.constexpr(1.6732632423543772848170429916717)
+_SELU_SCALE = tl.constexpr(1.0507009873554804934193349852946)
 
 
 @triton.jit

@@ -174,9 +174,24 @@ def _alpha_layout(alpha: torch.Tensor, step_shape: torch.Size) -> _AlphaLayout:
     return _AlphaLayout(expanded, False, expanded.numel(), 1)
 
 
-def _launch_options(o: KernelOptions) -> dict:
+def forward_constexprs(o: KernelOptions, dtype: torch.dtype, alpha_scalar: bool, save_u: bool) -> dict:
+    """The forward kernel's compile-time arguments for options ``o`` and input ``dtype``."""
     return dict(OUTPUT=o.output, ACT=o.act, SLOPE=o.slope, CLAMP=o.clamp, THETA=o.threshold,
-                FIRE_GE=o.fire_ge, SOFT_RESET=o.soft_reset, V_RESET=o.v_reset)
+                FIRE_GE=o.fire_ge, SOFT_RESET=o.soft_reset, V_RESET=o.v_reset, BETA=o.beta,
+                ALPHA_SCALAR=alpha_scalar, SAVE_U=save_u, CDT=_triton_dtype(dtype), BLOCK=BLOCK)
+
+
+def backward_constexprs(o: KernelOptions, dtype: torch.dtype, alpha_scalar: bool, alpha_grad: bool) -> dict:
+    """The backward kernel's compile-time arguments for options ``o`` and input ``dtype``."""
+    return dict(OUTPUT=o.output, ACT=o.act, SLOPE=o.slope, CLAMP=o.clamp, THETA=o.threshold,
+                FIRE_GE=o.fire_ge, SOFT_RESET=o.soft_reset, V_RESET=o.v_reset, DETACH_RESET=o.detach_reset,
+                SURROGATE=o.surrogate, SG_CENTRE=o.sg_centre, SG_WIDTH=o.sg_width, SG_SCALE=o.sg_scale,
+                ALPHA_SCALAR=alpha_scalar, ALPHA_GRAD=alpha_grad, CDT=_triton_dtype(dtype), BLOCK=BLOCK)
+
+
+# Launch settings; floating-point contraction (FMA) stays on, as in torch's own CUDA kernels (and
+# named, so Triton >= 3.9 does not warn about its default).
+LAUNCH = dict(num_warps=NUM_WARPS, enable_fp_fusion=True)
 
 
 # ------------------------------------------------------------------------------------ custom ops
@@ -200,9 +215,8 @@ def liaf_forward(
         return y, u
     a = _alpha_layout(alpha.to(x.dtype), x.shape[1:])
     _kernels(x.device.type == "cpu").liaf_forward_kernel[(triton.cdiv(n, BLOCK),)](
-        x, a.values, y, u if save_u else y, steps, n, a.channels, a.inner, **_launch_options(o),
-        BETA=o.beta, ALPHA_SCALAR=a.scalar, SAVE_U=save_u, CDT=_triton_dtype(x.dtype), BLOCK=BLOCK,
-        num_warps=NUM_WARPS)
+        x, a.values, y, u if save_u else y, steps, n, a.channels, a.inner,
+        **forward_constexprs(o, x.dtype, a.scalar, save_u), **LAUNCH)
     return y, u
 
 
@@ -234,9 +248,7 @@ def liaf_backward(
     per_neuron = torch.empty(n if alpha_grad else 0, dtype=_compute_dtype(u.dtype), device=u.device)
     _kernels(u.device.type == "cpu").liaf_backward_kernel[(triton.cdiv(n, BLOCK),)](
         grad_y, u, a.values, grad_x, per_neuron if alpha_grad else grad_x, steps, n, a.channels, a.inner,
-        **_launch_options(o), DETACH_RESET=o.detach_reset, SURROGATE=o.surrogate, SG_CENTRE=o.sg_centre,
-        SG_WIDTH=o.sg_width, SG_SCALE=o.sg_scale, ALPHA_SCALAR=a.scalar, ALPHA_GRAD=alpha_grad,
-        CDT=_triton_dtype(u.dtype), BLOCK=BLOCK, num_warps=NUM_WARPS)
+        **backward_constexprs(o, u.dtype, a.scalar, alpha_grad), **LAUNCH)
     if alpha_grad:
         grad_alpha = per_neuron.view(u.shape[1:]).sum_to_size(alpha.shape).to(alpha.dtype)
     return grad_x, grad_alpha
