@@ -1,7 +1,7 @@
 """The LIAF/LIF layer over a whole ``[T, ...]`` sequence as one Triton kernel launch each way.
 
-:func:`liaf_multistep_triton` computes exactly what :func:`liafnet.neurons.liaf_multistep` does
-(eqs. (1)-(5) there, every :class:`~liafnet.neurons.NeuronParams` option), with:
+:func:`liaf_multistep_triton` computes what :func:`liafnet.neurons.liaf_multistep` does
+(eqs. (1)-(5) there, every :class:`~liafnet.neurons.NeuronParams` option) as two launches:
 
 - forward: one launch; each program walks T steps for its neurons, keeping ``V`` in registers, and
   writes ``Y`` and ``U`` (``U`` only when a gradient will be needed);
@@ -21,11 +21,13 @@ The two launches are registered as PyTorch custom ops (``liafnet::liaf_forward``
 ``torch.export`` and CUDA-graph capture see one opaque node per direction and no host syncs.
 
 On CUDA tensors the kernels are compiled; on CPU tensors they run in Triton's interpreter (slow; for
-tests without a GPU). docs/neurons.md has the measured status and how to run the GPU check.
+tests without a GPU). docs/neurons.md says what has been measured on a GPU (nothing yet) and how
+to run the GPU check.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import math
@@ -65,9 +67,12 @@ def available() -> bool:
 def supports(x: torch.Tensor, p: neurons.NeuronParams) -> bool:
     """Whether :func:`liafnet.neurons.liaf_multistep` should hand this input and these options to
     :func:`liaf_multistep_triton` (False when disabled by :data:`ENABLED`)."""
-    return (ENABLED and available() and x.dtype in DTYPES and tuple(p._fields) == _KNOWN_FIELDS
-            and p.output in _OUTPUTS and type(p.act) in _ACTS and p.reset in neurons.RESETS
-            and isinstance(p.surrogate, (neurons.Rectangle, neurons.Gaussian)))
+    return ENABLED and available() and x.dtype in DTYPES and _implements(p)
+
+
+def _implements(p: neurons.NeuronParams) -> bool:
+    return (tuple(p._fields) == _KNOWN_FIELDS and p.output in _OUTPUTS and type(p.act) in _ACTS
+            and p.reset in neurons.RESETS and type(p.surrogate) in (neurons.Rectangle, neurons.Gaussian))
 
 
 class KernelOptions(NamedTuple):
@@ -91,16 +96,13 @@ class KernelOptions(NamedTuple):
 
 def kernel_options(p: neurons.NeuronParams) -> KernelOptions:
     """The kernel's view of ``p``; raises ``NotImplementedError`` for options it does not know."""
-    if not (tuple(p._fields) == _KNOWN_FIELDS and p.output in _OUTPUTS and type(p.act) in _ACTS
-            and p.reset in neurons.RESETS):
+    if not _implements(p):
         raise NotImplementedError(f"the Triton LIAF kernel does not implement {p}")
     s = p.surrogate
     if isinstance(s, neurons.Rectangle):
         surrogate = (0, _rectangle_centre(s, p.threshold), s.half_width, s.height)
-    elif isinstance(s, neurons.Gaussian):
+    else:  # Gaussian
         surrogate = (1, p.threshold + s.offset, s.sigma, 1.0 / (s.sigma * math.sqrt(2.0 * math.pi)))
-    else:
-        raise NotImplementedError(f"the Triton LIAF kernel has no surrogate {s!r}")
     return KernelOptions(
         _OUTPUTS[p.output], _ACTS[type(p.act)], float(getattr(p.act, "slope", 0.0)), bool(p.clamp),
         float(p.threshold), bool(p.fire_ge), p.reset == "soft", float(p.v_reset), bool(p.detach_reset),
@@ -194,6 +196,11 @@ def backward_constexprs(o: KernelOptions, dtype: torch.dtype, alpha_scalar: bool
 LAUNCH = dict(num_warps=NUM_WARPS, enable_fp_fusion=True)
 
 
+def _device_of(t: torch.Tensor):
+    """Triton launches on the current CUDA device: make it the tensor's (several GPUs, one process)."""
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
+
+
 # ------------------------------------------------------------------------------------ custom ops
 
 
@@ -214,9 +221,10 @@ def liaf_forward(
     if n == 0:
         return y, u
     a = _alpha_layout(alpha.to(x.dtype), x.shape[1:])
-    _kernels(x.device.type == "cpu").liaf_forward_kernel[(triton.cdiv(n, BLOCK),)](
-        x, a.values, y, u if save_u else y, steps, n, a.channels, a.inner,
-        **forward_constexprs(o, x.dtype, a.scalar, save_u), **LAUNCH)
+    with _device_of(x):
+        _kernels(x.device.type == "cpu").liaf_forward_kernel[(triton.cdiv(n, BLOCK),)](
+            x, a.values, y, u if save_u else y, steps, n, a.channels, a.inner,
+            **forward_constexprs(o, x.dtype, a.scalar, save_u), **LAUNCH)
     return y, u
 
 
@@ -246,9 +254,10 @@ def liaf_backward(
         return grad_x.zero_(), grad_alpha
     a = _alpha_layout(alpha.to(u.dtype), u.shape[1:])
     per_neuron = torch.empty(n if alpha_grad else 0, dtype=_compute_dtype(u.dtype), device=u.device)
-    _kernels(u.device.type == "cpu").liaf_backward_kernel[(triton.cdiv(n, BLOCK),)](
-        grad_y, u, a.values, grad_x, per_neuron if alpha_grad else grad_x, steps, n, a.channels, a.inner,
-        **backward_constexprs(o, u.dtype, a.scalar, alpha_grad), **LAUNCH)
+    with _device_of(u):
+        _kernels(u.device.type == "cpu").liaf_backward_kernel[(triton.cdiv(n, BLOCK),)](
+            grad_y, u, a.values, grad_x, per_neuron if alpha_grad else grad_x, steps, n, a.channels,
+            a.inner, **backward_constexprs(o, u.dtype, a.scalar, alpha_grad), **LAUNCH)
     if alpha_grad:
         grad_alpha = per_neuron.view(u.shape[1:]).sum_to_size(alpha.shape).to(alpha.dtype)
     return grad_x, grad_alpha
