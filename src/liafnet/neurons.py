@@ -1,8 +1,8 @@
 """LIAF and LIF neuron dynamics: pure functions over explicit state, and a fused multi-step kernel.
 
-One step of a layer with synaptic input ``I`` (docs/neurons.md has the derivation and the option
-table; paper.md §3 the sources). The state is the post-reset, post-leak potential ``V`` with
-``V^{-1} = 0``::
+One step of a layer with synaptic input ``I`` (docs/neurons.md has the derivation, the option table
+and the sources: the authors' code, repository ``lyh983012/SNN-genunit``, and the Lynxi BIDL docs).
+The state is the post-reset, post-leak potential ``V`` with ``V^{-1} = 0``::
 
     (1) U^t = I^t + V^{t-1}                      integrate
     (2) S^t = H(U^t - theta)                      fire (H: ``>`` by default, ``>=`` optional)
@@ -321,12 +321,6 @@ def _reset_derivative(u: torch.Tensor, keep: torch.Tensor, p: NeuronParams) -> t
     return torch.ones_like(u) if p.detach_reset else 1 - p.surrogate.grad(u, p.threshold) * p.threshold
 
 
-def _tracing() -> bool:
-    """True while torch.compile or torch.export traces the model: reading a tensor as a Python number
-    there would break the graph (compile) or fail (export), so the fused kernel keeps ``alpha`` a tensor."""
-    return torch.compiler.is_compiling() or torch.compiler.is_exporting()
-
-
 def membrane_potential(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> torch.Tensor:
     """The potentials ``U [T, ...]`` of eqs. (1)-(5) for synaptic input ``x [T, ...]``, without autograd
     bookkeeping: the forward recurrence of the fused kernel (also used to measure firing rates).
@@ -339,10 +333,8 @@ def membrane_potential(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) ->
     keep, reset = torch.empty_like(x[0]), torch.empty_like(x[0])
     # Default case on CPU: U^t = I^t + alpha * keep * U^{t-1} in two ops per step instead of three
     # (each op is a parallel region, and their count dominates on busy CPUs); reading alpha as a
-    # number would force a device sync on CUDA and break compiled or exported graphs, so those take
-    # the general path.
-    two_ops = (x.device.type == "cpu" and alpha.dim() == 0 and p.reset == "hard" and p.v_reset == 0
-               and not _tracing())
+    # number would force a device sync on CUDA, so other devices take the general path.
+    two_ops = x.device.type == "cpu" and alpha.dim() == 0 and p.reset == "hard" and p.v_reset == 0
     scalar_alpha = float(alpha) if two_ops else 0.0
     for t in range(1, x.shape[0]):
         if two_ops:
@@ -384,7 +376,7 @@ class _LIAFMultiStep(torch.autograd.Function):
         carry = _reset_derivative(u_prev, keep, p)  # dR/dU; the mask itself in the default case
         # On CPU a scalar alpha rides along as the multiply-add's coefficient (no extra pass, and the
         # mask stays intact for the decay gradient); elsewhere it is folded into the carry.
-        scalar_alpha = float(alpha) if u.device.type == "cpu" and alpha.dim() == 0 and not _tracing() else None
+        scalar_alpha = float(alpha) if u.device.type == "cpu" and alpha.dim() == 0 else None
         if scalar_alpha is None:
             carry = carry.mul_(alpha) if carry is keep else carry * alpha
         for t in range(steps - 2, -1, -1):
@@ -405,15 +397,23 @@ def liaf_multistep(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> tor
     """Run ``x [T, ...]`` (synaptic input) from the zero state; returns ``Y [T, ...]``.
 
     ``alpha`` is a tensor broadcastable to ``x[0]`` (a scalar, or e.g. ``[C, 1, 1]`` per channel); it
-    gets a gradient when it requires one.
+    gets a gradient when it requires one. Eager calls run the fused kernel; under ``torch.compile``
+    and ``torch.export`` the per-step loop (:func:`liaf_multistep_reference`) is traced instead.
+    CUDA tensors run the Triton kernel (:mod:`liafnet.kernels.triton_liaf`), eagerly and under
+    ``torch.compile``; ``torch.export`` keeps the portable per-step loop.
     """
     if x.dim() < 1 or x.shape[0] < 1:
         raise ValueError(f"liaf_multistep needs a time-first input [T, ...] with T >= 1, got {tuple(x.shape)}")
     alpha = alpha.to(dtype=x.dtype, device=x.device)
-    if x.is_cuda:  # one Triton launch per direction over all T (docs/neurons.md); imported lazily
-        from liafnet.kernels import triton_liaf
+    if x.is_cuda and not torch.compiler.is_exporting():  # one Triton launch each way over all T
+        from liafnet.kernels import triton_liaf  # (docs/neurons.md); imported on first CUDA call
         if triton_liaf.supports(x, p):
             return triton_liaf.liaf_multistep_triton(x, alpha, p)
+    if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        # Under torch.compile / torch.export the per-step loop traces into one functional graph
+        # whose backward (AOTAutograd) is the oracle's; the kernel's in-place buffers and its reading
+        # of alpha as a Python number would break or fail the trace.
+        return liaf_multistep_reference(x, alpha, p)
     return _LIAFMultiStep.apply(x, alpha, p)
 
 
