@@ -350,3 +350,13 @@ def test_cuda_graph_capture_and_compile():
     torch.testing.assert_close(compiled_loss, eager_loss, rtol=1e-5, atol=1e-6)
     for p, want in zip(layer.parameters(), eager_grads):
         torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-5)
+
+
+@cuda
+def test_cuda_export_keeps_the_portable_loop():
+    """torch.export of a CUDA model traces the per-step loop, not the custom op (portable, ONNX)."""
+    layer = ConvLIAF(2, 4, 3, neuron=neuron_config(spiking=False), padding=1).cuda().eval()
+    x = (torch.rand(3, 2, 2, 8, 8, device="cuda") < 0.3).float()
+    program = torch.export.export(layer, (x,))
+    assert "liafnet.liaf_forward" not in str(program.graph)
+    torch.testing.assert_close(program.module()(x), layer(x), rtol=1e-5, atol=1e-5)
