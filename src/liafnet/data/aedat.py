@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from liafnet.data.errors import CorruptFileError
+from liafnet.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ def write_aedat(path: str | PathLike, events: np.ndarray, version: str = "2.0", 
         header = _header_lines("3.1", "#Format: RAW", "#Source 1: DVS128", f"#Start-Time: {start}", "#!END-HEADER")
     else:
         raise ValueError(f"write_aedat: version must be one of {SUPPORTED_VERSIONS}, got {version!r}")
-    path.write_bytes(header + body)
+    atomic_write_bytes(path, header + body)
 
 
 def _header_lines(version: str, *lines: str) -> bytes:
