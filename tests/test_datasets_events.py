@@ -61,7 +61,7 @@ def test_gesture_reads_each_recording_once(gesture_tree, tmp_path, monkeypatch):
 
     reads = []
     real_read = event_dataset.read_aedat
-    monkeypatch.setattr(event_dataset, "read_aedat", lambda path: reads.append(path) or real_read(path))
+    monkeypatch.setattr(event_dataset, "read_aedat", lambda path, **kw: reads.append(path) or real_read(path, **kw))
     root, _ = gesture_tree
     data = DVSGesture(root, "train", time_steps=4, cache_dir=tmp_path / "cache")
     for i in range(len(data)):
@@ -370,7 +370,7 @@ def test_tonic_cifar10_tree(tmp_path, monkeypatch):
             (folder / name / f"cifar10_{name}_{i}.aedat4").write_bytes(b"")
     (folder / "CIFAR10DVS.zip").write_bytes(b"")
     events = random_events(np.random.default_rng(7), 50)
-    monkeypatch.setattr(tonic_source, "read_aedat4", lambda path: events)  # AEDAT4 is not synthesised
+    monkeypatch.setattr(tonic_source, "read_aedat4", lambda path, on_time_jump: events)  # AEDAT4 is not synthesised
     data = CIFAR10DVS(tmp_path, "test", time_steps=2, resolution=128, source="tonic")
     assert len(data) == 1000 and data.targets[:100] == [0] * 100
     np.testing.assert_array_equal(data[0][0].numpy(), events_to_frames(events, (128, 128, 2), 2, binary=True))

@@ -53,6 +53,7 @@ class CIFAR10DVS(WholeRecordingDataset):
         cache_dir: str | PathLike | None = None,
         sensor_size: Sequence[int] = (SENSOR, SENSOR, 2),
         source: str = "original",
+        on_time_jump: str = "drop",
     ):
         if split not in SPLITS:
             raise ValueError(f"cifar10_dvs split must be one of {SPLITS}, got {split!r}")
@@ -74,7 +75,7 @@ class CIFAR10DVS(WholeRecordingDataset):
                     f"data.resolution must be an integer in 1..{width} for cifar10_dvs, got {resolution!r}"
                 )
             out_size, factor = (int(resolution), int(resolution)), 1
-        super().__init__(time_steps, sensor_size, factor, out_size, binary, on_bad_file, cache_dir)
+        super().__init__(time_steps, sensor_size, factor, out_size, binary, on_bad_file, cache_dir, on_time_jump)
         self.root = Path(root)
         self.split = split
         self.source = source
@@ -118,5 +119,5 @@ class CIFAR10DVS(WholeRecordingDataset):
         if self.source == "tonic":
             from liafnet.data.tonic_source import read_aedat4
 
-            return read_aedat4(path)
+            return read_aedat4(path, self.on_time_jump)
         return super()._read(path)

@@ -132,8 +132,9 @@ class DVSGesture(EventFileDataset):
         sensor_size: Sequence[int] = (128, 128, 2),
         num_classes: int = 11,
         source: str = "original",
+        on_time_jump: str = "drop",
     ):
-        super().__init__(on_bad_file=on_bad_file, cache_dir=cache_dir)
+        super().__init__(on_bad_file=on_bad_file, cache_dir=cache_dir, on_time_jump=on_time_jump)
         if split not in SPLITS:
             raise ValueError(f"dvs_gesture split must be one of {SPLITS}, got {split!r}")
         if source not in SOURCES:
@@ -206,24 +207,20 @@ class DVSGesture(EventFileDataset):
         if self.source == "tonic":
             from liafnet.data.tonic_source import read_tonic_gesture
 
-            return read_tonic_gesture(path)
+            return read_tonic_gesture(path, self.on_time_jump)
         return super()._read(path)
 
     def _preprocess(self, events: np.ndarray, keys: Sequence[tuple]) -> tuple[np.ndarray, dict]:
         """All segments' events, concatenated: µs since the segment start and the flat pixel index."""
         pix, shape = event_pixels(events, self.sensor_size, self.downsample)
-        t = events["t"]
-        ordered = t.size < 2 or bool(np.all(t[1:] >= t[:-1]))
+        t = events["t"]  # non-decreasing: every reader applies data.on_time_jump
         rows = np.empty(0, dtype=_row_dtype(int(np.prod(shape))))
         chunks, parts, first = [], {}, 0
         for key in keys:
             start, end = key if key else (int(t.min()) if t.size else 0, int(t.max()) + 1 if t.size else 1)
             if end - start >= 2**31:
                 raise ValueError(f"segment [{start}, {end}) is longer than 2**31 µs (35 min), too long for a gesture")
-            if ordered:
-                inside = np.arange(*np.searchsorted(t, [start, end]))
-            else:
-                inside = np.flatnonzero((t >= start) & (t < end))
+            inside = np.arange(*np.searchsorted(t, [start, end]))
             chunk = np.empty(inside.size, dtype=rows.dtype)
             chunk["t"] = t[inside] - start
             chunk["pix"] = pix[inside]

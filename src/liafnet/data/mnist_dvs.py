@@ -56,6 +56,7 @@ class MNISTDVS(WholeRecordingDataset):
         on_bad_file: str = "raise",
         cache_dir: str | PathLike | None = None,
         sensor_size: Sequence[int] = (128, 128, 2),
+        on_time_jump: str = "drop",
     ):
         if split not in SPLITS:
             raise ValueError(f"mnist_dvs split must be one of {SPLITS}, got {split!r}")
@@ -63,7 +64,7 @@ class MNISTDVS(WholeRecordingDataset):
             raise ValueError(f"data.scale must be one of {SCALES} for mnist_dvs, got {scale!r}")
         if split_scheme not in SPLIT_SCHEMES:
             raise ValueError(f"data.split_scheme must be one of {tuple(SPLIT_SCHEMES)}, got {split_scheme!r}")
-        super().__init__(time_steps, sensor_size, downsample, None, binary, on_bad_file, cache_dir)
+        super().__init__(time_steps, sensor_size, downsample, None, binary, on_bad_file, cache_dir, on_time_jump)
         self.root = Path(root)
         self.split = split
         self.scale = scale
