@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 from liafnet.data.download import download
+from liafnet.data.layout import missing_files
 
 URLS = (
     "https://s3.amazonaws.com/text-datasets/babi_tasks_1-20_v1-2.tar.gz",
@@ -83,15 +85,32 @@ def sha256(path: Path) -> str:
 
 
 def check_en(folder: Path) -> list[str]:
-    """Problems with ``folder`` (an ``en/`` folder): missing files or SHA-256 mismatches."""
-    problems = []
+    """Problems with ``folder`` (an ``en/`` folder): missing or empty files, SHA-256 mismatches."""
+    problems = missing_files(folder, EN_SHA256, "task files")
     for name, digest in EN_SHA256.items():
         path = folder / name
-        if not path.is_file():
-            problems.append(f"{path}: missing")
-        elif sha256(path) != digest:
-            problems.append(f"{path}: sha256 {sha256(path)} differs from the release's {digest}")
+        if path.is_file() and path.stat().st_size and (actual := sha256(path)) != digest:
+            problems.append(f"{path}: sha256 {actual} differs from the release's {digest}")
     return problems
+
+
+def find_en(root: str | os.PathLike) -> Path | None:
+    """The ``en/`` folder under ``root``: ``root/en`` or ``root/tasks_1-20_v1-2/en`` (the configs'
+    ``data.root`` may name either the archive's top folder or the folder it was unpacked into)."""
+    root = Path(root)
+    return next((p for p in (root / TOP / "en", root / "en") if p.is_dir()), None)
+
+
+def check_layout(root: str | os.PathLike) -> list[str]:
+    """What keeps ``root`` from holding the full English 1k release; ``[]`` when complete.
+
+    Expected: ``en/`` (directly under ``root`` or under ``root/tasks_1-20_v1-2/``) with the 40 files
+    ``qa<N>_<name>_{train,test}.txt``, each matching the release's SHA-256 (``EN_SHA256``).
+    """
+    en = find_en(root)
+    if en is None:
+        return [f"{root}/: no en/ folder (expected {Path(root) / TOP / 'en'}/ or {Path(root) / 'en'}/)"]
+    return check_en(en)
 
 
 def fetch(root: Path) -> Path:
@@ -116,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default="data/babi", help="folder to unpack into (default: %(default)s)")
     args = parser.parse_args(argv)
     root = Path(args.root)
-    en = next((p for p in (root / TOP / "en", root / "en") if p.is_dir()), None)
+    en = find_en(root)
     if en is None or check_en(en):
         root.mkdir(parents=True, exist_ok=True)
         try:

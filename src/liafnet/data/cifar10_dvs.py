@@ -22,12 +22,28 @@ from pathlib import Path
 
 from liafnet.data.errors import DatasetNotFoundError
 from liafnet.data.event_dataset import Sample, WholeRecordingDataset, split_ids
+from liafnet.data.layout import missing_files, missing_root
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SPLIT_SCHEMES = {"default": range(100, 1000), "random": None}
 SPLITS = ("train", "test")
 SOURCES = ("original", "tonic")
 SENSOR = 128
+RECORDINGS_PER_CLASS = 1000  # ids 0..999 in each class folder of the release
+
+
+def check_layout(root: str | PathLike) -> list[str]:
+    """What keeps ``root`` from being the full original release; ``[]`` when complete.
+
+    Expected: the ten class folders ``<class>/`` each holding ``cifar10_<class>_<i>.aedat`` for
+    i = 0..999, non-empty (10,000 recordings). Other files are ignored.
+    """
+    root = Path(root)
+    problems = missing_root(root, "the ten class folders airplane/ ... truck/")
+    for name in CLASSES if not problems else ():
+        expected = (f"cifar10_{name}_{i}.aedat" for i in range(RECORDINGS_PER_CLASS))
+        problems += missing_files(root / name, expected, "recordings")
+    return problems
 
 
 class CIFAR10DVS(WholeRecordingDataset):

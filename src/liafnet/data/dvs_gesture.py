@@ -20,6 +20,7 @@ import torch
 from liafnet.data.errors import CorruptFileError, DatasetNotFoundError
 from liafnet.data.event_dataset import EventFileDataset, Sample
 from liafnet.data.frames import accumulate, event_pixels, frame_shape, time_bins
+from liafnet.data.layout import missing_files
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ CLASSES = (
 )
 SPLITS = ("train", "test")
 SOURCES = ("original", "tonic")
+# Recordings per trial list in IBM's release (users 1-23 train, 24-29 test: 122 trials).
+RELEASE_TRIALS = {"train": 98, "test": 24}
 
 
 def find_root(root: str | PathLike) -> Path:
@@ -49,6 +52,31 @@ def find_root(root: str | PathLike) -> Path:
     raise DatasetNotFoundError(
         "dvs_gesture", root, "neither it nor its DvsGesture/ subfolder holds trials_to_train.txt / trials_to_test.txt"
     )
+
+
+def check_layout(root: str | PathLike) -> list[str]:
+    """What keeps ``root`` (or ``root/DvsGesture``) from being IBM's full release; ``[]`` when complete.
+
+    Expected: ``trials_to_train.txt`` listing 98 recordings and ``trials_to_test.txt`` listing 24,
+    and for every listed ``userNN_<light>.aedat`` the file itself and its ``_labels.csv``, both
+    non-empty. Other files (``gesture_mapping.csv``, ``README.txt``) are not required.
+    """
+    try:
+        folder = find_root(root)
+    except DatasetNotFoundError:
+        return [f"{root}/: neither it nor DvsGesture/ holds trials_to_train.txt or trials_to_test.txt"]
+    problems = []
+    for split, expected in RELEASE_TRIALS.items():
+        listing = folder / f"trials_to_{split}.txt"
+        if not listing.is_file():
+            problems.append(f"{listing}: missing (lists the {expected} {split} recordings)")
+            continue
+        trials = read_trial_list(listing)
+        if len(trials) != expected:
+            problems.append(f"{listing}: lists {len(trials)} recordings, the release lists {expected}")
+        names = [name for trial in trials for name in (trial, _labels_name(trial))]
+        problems += missing_files(folder, names, f"files listed in {listing.name}")
+    return problems
 
 
 def read_trial_list(path: Path) -> list[str]:
