@@ -41,9 +41,14 @@ def check_layout(root: str | PathLike) -> list[str]:
     root = Path(root)
     problems = missing_root(root, "the ten class folders airplane/ ... truck/")
     for name in CLASSES if not problems else ():
-        expected = (f"cifar10_{name}_{i}.aedat" for i in range(RECORDINGS_PER_CLASS))
-        problems += missing_files(root / name, expected, "recordings")
+        problems += check_class(root, name)
     return problems
+
+
+def check_class(root: str | PathLike, name: str) -> list[str]:
+    """Problems with one class folder ``root/<name>/`` (``[]`` when its 1,000 recordings are there)."""
+    expected = (f"cifar10_{name}_{i}.aedat" for i in range(RECORDINGS_PER_CLASS))
+    return missing_files(Path(root) / name, expected, "recordings")
 
 
 class CIFAR10DVS(WholeRecordingDataset):

@@ -39,9 +39,16 @@ def check_layout(root: str | PathLike, scales: Sequence[int] = SCALES) -> list[s
     root = Path(root)
     problems = missing_root(root, "grabbed_data0/ ... grabbed_data9/")
     for digit in range(10) if not problems else ():
-        for scale in scales:
-            expected = (f"mnist_{digit}_scale{scale:02d}_{i:04d}.aedat" for i in range(1, RECORDINGS_PER_SCALE + 1))
-            problems += missing_files(root / f"grabbed_data{digit}" / f"scale{scale}", expected, "recordings")
+        problems += check_digit(root, digit, scales)
+    return problems
+
+
+def check_digit(root: str | PathLike, digit: int, scales: Sequence[int] = SCALES) -> list[str]:
+    """Problems with one digit's folder ``root/grabbed_data<d>/`` (``[]`` when complete)."""
+    problems = []
+    for scale in scales:
+        expected = (f"mnist_{digit}_scale{scale:02d}_{i:04d}.aedat" for i in range(1, RECORDINGS_PER_SCALE + 1))
+        problems += missing_files(Path(root) / f"grabbed_data{digit}" / f"scale{scale}", expected, "recordings")
     return problems
 
 
