@@ -426,12 +426,13 @@ def test_download_verifies_md5_and_extracts_either_zip_layout(tmp_path):
     assert not list((tmp_path / "downloads").glob("bad.zip*"))
 
 
-def test_dvs_gesture_download_prints_instructions_or_finds_copy(tmp_path, capsys):
+def test_dvs_gesture_download_prints_instructions_until_the_copy_is_complete(tmp_path, capsys):
     from liafnet.data.download import main
 
-    assert main(["dvs_gesture", "--root", str(tmp_path / "DvsGesture")]) == 0
-    out = capsys.readouterr().out
-    assert "IBM Box" in out and "8a5c71fb11e24e5ca5b11866ca6c00a1" in out and str(tmp_path / "DvsGesture") in out
-    write_gesture_tree(tmp_path / "DvsGesture", np.random.default_rng(9))
-    main(["dvs_gesture", "--root", str(tmp_path / "DvsGesture")])
-    assert "DVS Gesture found" in capsys.readouterr().out
+    assert main(["dvs_gesture", "--root", str(tmp_path / "DvsGesture")]) == 1
+    err = capsys.readouterr().err
+    assert "IBM Box" in err and "8a5c71fb11e24e5ca5b11866ca6c00a1" in err and str(tmp_path / "DvsGesture") in err
+    write_gesture_tree(tmp_path / "DvsGesture", np.random.default_rng(9))  # 2 + 1 trials, not the release
+    assert main(["dvs_gesture", "--root", str(tmp_path / "DvsGesture")]) == 1
+    err = capsys.readouterr().err
+    assert "trials_to_train.txt: lists 2 recordings, the release lists 98" in err and "IBM Box" in err
