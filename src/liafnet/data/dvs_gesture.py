@@ -229,7 +229,8 @@ class DVSGesture(EventFileDataset):
 
     # -- hooks -------------------------------------------------------------------------------------
     def _config(self) -> dict:
-        return {"downsample": self.downsample, "sensor_size": list(self.sensor_size), "source": self.source}
+        return {"downsample": self.downsample, "sensor_size": list(self.sensor_size), "source": self.source,
+                "on_time_jump": self.on_time_jump}
 
     def _read(self, path: Path) -> np.ndarray:
         if self.source == "tonic":

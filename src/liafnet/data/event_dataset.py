@@ -185,6 +185,8 @@ class WholeRecordingDataset(EventFileDataset):
             "sensor_size": list(self.sensor_size),
             "downsample": self.downsample,
             "out_size": None if self.out_size is None else list(self.out_size),
+            # Part of the key so that caches built by readers that kept time out of order are rebuilt.
+            "on_time_jump": self.on_time_jump,
         }
 
     def _preprocess(self, events: np.ndarray, keys: Sequence[tuple]) -> tuple[np.ndarray, dict]:
