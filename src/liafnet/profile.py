@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import json
 import math
 import sys
@@ -38,6 +39,7 @@ import torch
 from torch import nn
 
 from liafnet.data.spec import DataSpec
+from liafnet.io import atomic_write_text
 from liafnet.layers import LIAFNeuron, RecurrentLIAF
 
 DEFAULT_SPIKE_RATE = 0.1
@@ -372,11 +374,11 @@ def efficiency_table(out: Path, spike_rate: float = DEFAULT_SPIKE_RATE) -> list[
                          "energy_uj": round(stats["energy"]["total_uj"], 3),
                          "paper_mults": stats["paper_convention"]["multiplications"],
                          "paper_adds": stats["paper_convention"]["additions"]})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=TABLE_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=TABLE_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out.with_suffix(".csv"), buffer.getvalue())
     notes = (
         "\n\nPer sample over the whole sequence, computed by `python -m liafnet.profile` from the model and data "
         "configs (no data files). `params` = weights + biases; BN affine and decay parameters apart. "
@@ -386,7 +388,7 @@ def efficiency_table(out: Path, spike_rate: float = DEFAULT_SPIKE_RATE) -> list[
         "See docs/profile.md.\n")
     table = tabulate([[row[c] for c in TABLE_COLUMNS] for row in rows], headers=TABLE_COLUMNS, tablefmt="github",
                      intfmt=",", floatfmt=",.3f")
-    out.with_suffix(".md").write_text("# Model efficiency\n\n" + table + notes)
+    atomic_write_text(out.with_suffix(".md"), "# Model efficiency\n\n" + table + notes)
     return rows
 
 
