@@ -14,7 +14,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from liafnet.cli import CONF_DIR, train
-from liafnet.tables import PAPER_UNKNOWN, TableSpec, build_table, sweep_grid
+from liafnet.cli.tables import sweep_grid
+from liafnet.report import PAPER_UNKNOWN, TableSpec, build_table
 from tests.helpers import REPO
 from tests.test_babi import SAMPLE
 

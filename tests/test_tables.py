@@ -10,40 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from liafnet import tables
-from liafnet.tables import (
+from liafnet import report
+from liafnet.cli import tables as tables_cli
+from liafnet.cli.tables import sweep_grid
+from liafnet.report import (
     PAPER_UNKNOWN, TableSpec, TableSpecError, aggregate, build_table, collect_runs, latex_escape,
-    sweep_grid,
 )
-
-REPO = Path(__file__).resolve().parents[1]
-MODELS = ["liaf", "lif", "lstm", "gru", "convlstm", "conv3d"]
-NAMES = {"liaf": "LIAF-Net", "lif": "LIF-SNN", "lstm": "LSTM", "gru": "GRU", "convlstm": "ConvLSTM",
-         "conv3d": "Conv3D"}
-
-
-def write_run(root: Path, subdir: str, **fields) -> Path:
-    """One job dir with a metrics.json; the dir name is deliberately not what the table reads."""
-    metrics = {"model": "liaf", "data": "dvs_gesture", "seed": 0, "status": "ok", "test/acc": 0.9,
-               "val/acc": 0.9, "params": 2_322_891, "macs": 6_991_549_440, "acs": 0, "train_time_s": 60.0,
-               "samples_per_s": 100.0, "error": None}
-    metrics.update(fields)
-    run_dir = root / subdir
-    run_dir.mkdir(parents=True)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
-    return run_dir
-
-
-def gesture_spec(**extra) -> dict:
-    spec = {
-        "name": "gesture", "title": "Gesture test accuracy (%)",
-        "rows": {"key": "model", "label": "model", "order": MODELS, "names": NAMES},
-        "grid": {"model": MODELS, "seed": [0, 1, 2]},
-        "paper": {"values": {"liaf": {"value": 97.6, "source": "third-party table"},
-                             "lif": {"value": None, "source": "unknown"}}},
-    }
-    spec.update(extra)
-    return spec
+from tests.helpers import MODELS, NAMES, REPO, cli, gesture_spec, write_run
 
 
 def md_rows(text: str) -> dict[str, list[str]]:
@@ -128,8 +101,8 @@ def test_unfinished_and_unreadable_runs(tmp_path):
     (root / "no_metrics" / ".hydra").mkdir(parents=True)  # started, killed before metrics.json
     table, paths = build_table(gesture_spec(grid={"model": ["liaf", "lif"]}), root, tmp_path / "out",
                                plots=False)
-    assert table.cell("liaf").state == tables.UNFINISHED
-    assert table.cell("lif").state == tables.MISSING  # the unreadable file has no model to place it
+    assert table.cell("liaf").state == report.UNFINISHED
+    assert table.cell("lif").state == report.MISSING  # the unreadable file has no model to place it
     text = paths["md"].read_text()
     assert "killed: unfinished: status running" in text
     assert "unreadable, not placed in the table: half" in text
@@ -242,16 +215,16 @@ def test_claim_check_compares_the_column_means(tmp_path):
             write_run(root, f"{model}{task}", model=model, data="babi", config={"data": {"task": task}},
                       **{"test/acc": acc})
     table, paths = build_table(spec, root, tmp_path / "out", plots=False)
-    line = tables.claim_check(table)
+    line = report.claim_check(table)
     assert line == ("Claim check (comparable): liaf 55.0 vs gru 59.0, the better of lstm and gru: "
                     "-4.0 points (allowed: -3), **NOT met**.")
     assert line in paths["md"].read_text()
     write_run(root, "liaf1b", model="liaf", data="babi", seed=1, config={"data": {"task": 1}},
               **{"test/acc": 0.70})  # task 1 mean (50 + 70) / 2 = 60: LIAF mean 60 vs GRU 59
-    assert tables.claim_check(build_table(spec, root, tmp_path / "out", plots=False)[0]).endswith(
+    assert report.claim_check(build_table(spec, root, tmp_path / "out", plots=False)[0]).endswith(
         "+1.0 points (allowed: -3), **met**.")
     (root / "gru2" / "metrics.json").unlink()
-    assert "not checked, gru lack results" in tables.claim_check(
+    assert "not checked, gru lack results" in report.claim_check(
         build_table(spec, root, tmp_path / "out", plots=False)[0])
     with pytest.raises(TableSpecError, match=r"\['rnn'\] are not columns"):
         TableSpec.from_dict({**spec, "claim": {**spec["claim"], "against": ["rnn"]}})
@@ -394,7 +367,7 @@ def test_command_line_composes_the_table_config(tmp_path, capsys):
         "table_spec:\n  name: t\n  rows: {key: model, order: [liaf, lif]}\n  paper: t\n")
     (conf / "paper" / "t.yaml").write_text("values:\n  liaf: {value: 97.6, source: s}\n")
     write_run(tmp_path / "outputs" / "sweeps" / "t", "cell", model="liaf", seed=0, **{"test/acc": 0.95})
-    assert tables.main(["table=t", "seed=0", "--config-dir", str(conf), "--no-plots"]) == 0
+    assert tables_cli.main(["table=t", "seed=0", "--config-dir", str(conf), "--no-plots"]) == 0
     rows = md_rows((tmp_path / "outputs" / "tables" / "t.md").read_text())
     assert rows["liaf"]["ours"] == "95.0" and rows["liaf"]["runs"] == "1 ok"  # seed=0: one seed expected
     assert rows["lif"]["runs"] == "1 missing"
@@ -403,7 +376,7 @@ def test_command_line_composes_the_table_config(tmp_path, capsys):
 
 def test_command_line_requires_a_table():
     with pytest.raises(SystemExit):
-        tables.main(["seed=0"])
+        tables_cli.main(["seed=0"])
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -413,25 +386,15 @@ SMOKE = ["seed=0", "logger=csv", "trainer=debug", "trainer.limit_train_batches=2
          "data.spec.time_steps=4"]
 
 
-def _cli(module_or_script: list[str], args: list[str], timeout: int = 600, **kwargs):
-    import subprocess
-    import sys
-
-    from tests.helpers import subprocess_env
-
-    return subprocess.run([sys.executable, *module_or_script, *args], cwd=REPO, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=timeout, **kwargs)
-
-
 @pytest.mark.slow
 def test_table_sweep_end_to_end(tmp_path, data_dir):
     """A two-model grid of the gesture table on synthetic data: sweep, then aggregate with the same
     overrides; one cell per model, each with a number, plots beside the table."""
     args = ["table=gesture", "model=liaf,conv3d", f"paths.output_dir={tmp_path}", f"paths.data_dir={data_dir}",
             *SMOKE]
-    train = _cli(["train.py"], args)
+    train = cli(["train.py"], args)
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
-    aggregate = _cli(["-m", "liafnet.tables"], args)
+    aggregate = cli(["-m", "liafnet.tables"], args)
     assert aggregate.returncode == 0, aggregate.stderr[-3000:]
     rows = md_rows((tmp_path / "tables" / "gesture.md").read_text())
     assert list(rows) == ["LIAF-Net", "Conv3D"]  # the grid of the command line, in the spec's order
@@ -465,7 +428,7 @@ def test_killed_cell_shows_in_the_table(tmp_path, data_dir):
     finally:
         job.send_signal(signal.SIGKILL)
         job.wait()
-    aggregate = _cli(["-m", "liafnet.tables"], [*args, "--no-plots"])
+    aggregate = cli(["-m", "liafnet.tables"], [*args, "--no-plots"])
     assert aggregate.returncode == 0, aggregate.stderr[-3000:]
     rows = md_rows((tmp_path / "tables" / "gesture.md").read_text())
     assert rows["LIAF-Net"]["ours"] == "unfinished" and rows["LIAF-Net"]["runs"] == "1 unfinished"
@@ -474,8 +437,8 @@ def test_killed_cell_shows_in_the_table(tmp_path, data_dir):
 def test_check_data_for_make_tables(tmp_path, capsys):
     """``make tables`` runs only the tables whose data root exists and is not empty."""
     args = ["table=gesture", f"paths.data_dir={tmp_path}", "--check-data"]
-    assert tables.main(args) == 1
+    assert tables_cli.main(args) == 1
     assert f"not found at {tmp_path}/DvsGesture" in capsys.readouterr().out
     (tmp_path / "DvsGesture").mkdir()
     (tmp_path / "DvsGesture" / "trials_to_test.txt").write_text("user24_led.aedat\n")
-    assert tables.main(args) == 0
+    assert tables_cli.main(args) == 0

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from liafnet import viz
-from liafnet.tables import TableSpec, aggregate, build_table, collect_runs
-
-from tests.test_tables import gesture_spec, write_run
+from liafnet.report import TableSpec, aggregate, build_table, collect_runs, plots
+from tests.helpers import cli, gesture_spec, write_run
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -52,29 +51,29 @@ def table(tmp_path):
 
 @pytest.mark.parametrize("cost", ["params", "ops", "macs"])
 def test_accuracy_vs_cost(table, tmp_path, cost):
-    path = viz.plot_accuracy_vs_cost(table, cost, tmp_path / f"{cost}.png")
+    path = plots.plot_accuracy_vs_cost(table, cost, tmp_path / f"{cost}.png")
     assert png_size(path) == (640, 480)
     assert distinct_colours(path) > 50
 
 
 def test_learning_curves_from_csv_logs(table, tmp_path):
     runs = [run for cell in table.cells.values() for run in cell.runs]
-    path = viz.plot_learning_curves(runs, tmp_path / "curves.png", names={"liaf": "LIAF-Net"})
+    path = plots.plot_learning_curves(runs, tmp_path / "curves.png", names={"liaf": "LIAF-Net"})
     assert png_size(path) == (1000, 400)
     assert distinct_colours(path) > 50
 
 
 def test_csv_log_reading(table):
     run = table.cell("liaf").runs[0]
-    assert viz.csv_log_path(run) == run.run_dir / "csv" / "metrics.csv"
-    rows = viz.read_csv_log(viz.csv_log_path(run))
+    assert plots.csv_log_path(run) == run.run_dir / "csv" / "metrics.csv"
+    rows = plots.read_csv_log(plots.csv_log_path(run))
     assert rows[2] == {"epoch": 0.0, "step": 1.0, "train/loss_epoch": 0.5, "val/acc": 0.5, "val/loss": 0.7}
 
 
 def test_csv_log_found_without_metrics_json_naming_it(tmp_path):
     run_dir = write_run(tmp_path, "r")
     write_csv_log(run_dir)
-    assert viz.csv_log_path(collect_runs(tmp_path)[0]) == run_dir / "csv" / "metrics.csv"
+    assert plots.csv_log_path(collect_runs(tmp_path)[0]) == run_dir / "csv" / "metrics.csv"
 
 
 def test_plots_beside_the_table_and_empty_sweeps(tmp_path):
@@ -211,19 +210,17 @@ def test_ops_are_macs_plus_acs(tmp_path):
     write_run(tmp_path, "liaf", model="liaf", macs=1_000, acs=200)
     write_run(tmp_path, "conv3d", model="conv3d", macs=None, acs=None)
     table = aggregate(TableSpec.from_dict(gesture_spec()), collect_runs(tmp_path))
-    assert viz.cell_cost(table.cell("lif"), "ops") == 5_000
-    assert viz.cell_cost(table.cell("liaf"), "ops") == 1_200
-    assert viz.cell_cost(table.cell("lif"), "macs") == 0
-    assert viz.cell_cost(table.cell("conv3d"), "ops") is None
+    assert plots.cell_cost(table.cell("lif"), "ops") == 5_000
+    assert plots.cell_cost(table.cell("liaf"), "ops") == 1_200
+    assert plots.cell_cost(table.cell("lif"), "macs") == 0
+    assert plots.cell_cost(table.cell("conv3d"), "ops") is None
 
 
 @pytest.mark.slow
 def test_viz_command_line(tmp_path, data_dir):
     """``python -m liafnet.viz`` on the synthetic data: frames of a sample, a strip per class and
     the membrane traces of a named LIF layer."""
-    from tests.test_tables import _cli
-
-    result = _cli(["-m", "liafnet.viz"], [f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}", "model=lif",
+    result = cli(["-m", "liafnet.viz"], [f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}", "model=lif",
                                           "--index", "2", "--layer", "dense.0.neuron"])
     assert result.returncode == 0, result.stderr[-3000:]
     written = sorted(p.name for p in (tmp_path / "viz").iterdir())

@@ -30,7 +30,7 @@ from liafnet.io import atomic_write_json
 
 log = logging.getLogger("liafnet")
 
-CONF_DIR = str(Path(__file__).resolve().parent / "conf")
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 FAMILIES = ("liaf", "lif", "lstm", "gru", "convlstm", "conv3d")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 

@@ -1,0 +1,122 @@
+"""``python -m liafnet.profile model=<m> data=<d> [overrides]``: one JSON object with parameters,
+operations and energy per sample (:mod:`liafnet.profile`); ``--table OUT`` writes the efficiency
+table of every model x event dataset (:mod:`liafnet.report.efficiency`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from liafnet.cli import CONF_DIR
+from liafnet.data.spec import DataSpec
+from liafnet.profile import DEFAULT_SPIKE_RATE, ENERGY_PJ, ENERGY_SOURCE, energy_per_op, profile_model
+from liafnet.report.efficiency import efficiency_row, write_efficiency_table
+
+
+def _compose(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
+
+
+def profile_config(overrides: list[str], spike_rate: float = DEFAULT_SPIKE_RATE,
+                   rates: Mapping[str, float] | None = None,
+                   energy_pj: Mapping[str, float] | None = None) -> dict:
+    """Compose ``conf/train.yaml`` with ``overrides`` and profile its model on its data spec."""
+    from omegaconf import OmegaConf
+
+    from liafnet.models import build_model
+
+    cfg = _compose(overrides)
+    if cfg.data.get("spec") is None:
+        raise ValueError(f"data config {cfg.data.get('name')!r} has no spec: profiling needs data.spec")
+    if cfg.data.spec.kind == "text":
+        # A text spec (vocabulary, lengths) is only known once the datamodule has read its files.
+        import hydra
+
+        datamodule = hydra.utils.instantiate(cfg.data.datamodule, seed=int(cfg.seed))
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        spec = datamodule.spec
+    else:
+        spec = DataSpec(**OmegaConf.to_container(cfg.data.spec, resolve=True))
+    options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in ("family", "readout")}
+    model = build_model(cfg.model.family, spec, **options)
+    stats = profile_model(model, spec, spike_rate=spike_rate, rates=rates, energy_pj=energy_pj)
+    return {"model": cfg.model.family, "data": cfg.data.name, **stats}
+
+
+def efficiency_table(out: Path, spike_rate: float = DEFAULT_SPIKE_RATE,
+                     energy_pj: Mapping[str, float] | None = None) -> list[dict]:
+    """Profile every ``conf/model`` family on every event ``conf/data`` config; write ``out``.md/.csv."""
+    from omegaconf import OmegaConf
+
+    from liafnet.models import FAMILIES
+    from liafnet.models.vision import LAYOUTS
+
+    def order(names: list[str], preferred: tuple) -> list[str]:
+        return sorted(names, key=lambda name: (preferred.index(name) if name in preferred else len(preferred), name))
+
+    models = order([path.stem for path in (Path(CONF_DIR) / "model").glob("*.yaml")], FAMILIES)
+    datasets = []
+    for path in (Path(CONF_DIR) / "data").glob("*.yaml"):
+        spec = OmegaConf.load(path).get("spec")
+        if spec is not None and spec.get("kind") == "events":
+            datasets.append(path.stem)
+    datasets = order(datasets, tuple(LAYOUTS))
+    rows = [efficiency_row(data, model, profile_config([f"model={model}", f"data={data}"], spike_rate,
+                                                       energy_pj=energy_pj))
+            for data in datasets for model in models]
+    write_efficiency_table(rows, out, spike_rate, energy_per_op(energy_pj))
+    return rows
+
+
+def _energy(text: str) -> tuple[str, float]:
+    key, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected OP=PJ, e.g. mac=4.6, got {text!r}") from None
+
+
+def _rates(path: str) -> dict[str, float]:
+    try:
+        rates = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise argparse.ArgumentTypeError(f"--rates {path}: cannot read a JSON object ({error})") from None
+    if not isinstance(rates, dict):
+        raise argparse.ArgumentTypeError(f"--rates {path}: expected a JSON object {{layer: rate}}")
+    return rates
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    defaults = ", ".join(f"{key}={value:g}" for key, value in ENERGY_PJ.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m liafnet.profile",
+        description="Parameters, MACs, ACs, synaptic operations and an energy estimate per sample of a "
+                    "model config, as one JSON object; or (--table) the efficiency table of every model on "
+                    "every event dataset. Needs no data files.")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=lif data=dvs_gesture")
+    parser.add_argument("--table", type=Path, help="write OUT.md and OUT.csv for every model x event dataset")
+    parser.add_argument("--spike-rate", type=float, default=DEFAULT_SPIKE_RATE,
+                        help="assumed firing rate of spike-driven inputs without a measured one (default %(default)s)")
+    parser.add_argument("--rates", type=_rates, help="JSON file {neuron layer name or 'input': firing rate}: "
+                                                     "measured rates that replace --spike-rate for those layers")
+    parser.add_argument("--energy", type=_energy, action="append", default=[], metavar="OP=PJ",
+                        help=f"energy per operation in pJ, repeatable; defaults {defaults} ({ENERGY_SOURCE})")
+    args = parser.parse_intermixed_args(argv)
+    energy = dict(args.energy)
+    energy_per_op(energy)  # unknown keys fail here, before any model is built
+    if args.table is not None:
+        if args.rates:
+            parser.error("--rates names one model's layers; it does not apply to --table")
+        rows = efficiency_table(args.table, args.spike_rate, energy)
+        print(f"wrote {args.table.with_suffix('.md')} and {args.table.with_suffix('.csv')} ({len(rows)} rows)")
+        return 0
+    print(json.dumps(profile_config(args.overrides, args.spike_rate, args.rates, energy), indent=2))
+    return 0
