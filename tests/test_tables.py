@@ -61,7 +61,7 @@ def test_mean_std_n_paper_and_diff(sweep, tmp_path):
 def test_smoke_tables_say_so_and_drop_the_difference_to_the_paper(sweep, tmp_path):
     table, paths = build_table(gesture_spec(smoke=True), sweep, tmp_path / "out", plots=False)
     text = paths["md"].read_text()
-    assert text.startswith("# SMOKE RUN, not comparable with the paper: Gesture test accuracy (%)")
+    assert text.startswith("# SMOKE RUN on dvs_gesture data, not comparable with the paper: Gesture test accuracy (%)")
     rows = md_rows(text)
     assert rows["LIAF-Net"]["paper"] == "97.6" and "ours − paper" not in rows["LIAF-Net"]
     assert "Smoke run: tiny data" in text
@@ -339,6 +339,10 @@ def test_shipped_tables_and_paper_files(name):
     spec = TableSpec.from_dict(config["table_spec"], paper_dir=REPO / "src" / "liafnet" / "conf" / "paper", grid=grid)
     assert spec.name == name and list(spec.rows.order) == MODELS
     assert spec.paper_entry("liaf", None)[0] == PAPER_EXPECTED[name].get("liaf")
+    # Both evaluation protocols, labelled; the title leaves T to the runs (issue 15).
+    assert [(p.metric, p.name) for p in spec.protocols] == [
+        ("test/acc", "ours (val-chosen)"), ("test/acc_authors", "authors' protocol")]
+    assert "{data.spec.time_steps}" in spec.title
 
 
 def test_efficiency_paper_file_is_all_unknown():
@@ -442,3 +446,70 @@ def test_check_data_for_make_tables(tmp_path, capsys):
     (tmp_path / "DvsGesture").mkdir()
     (tmp_path / "DvsGesture" / "trials_to_test.txt").write_text("user24_led.aedat\n")
     assert tables_cli.main(args) == 0
+
+
+# ----------------------------------------------------------------------------- protocols, recipe, title
+
+PROTOCOLS = [
+    {"metric": "test/acc", "name": "ours (val-chosen)", "note": "checkpoint chosen on validation"},
+    {"metric": "test/acc_authors", "name": "authors' protocol", "note": "best test accuracy during training"},
+]
+
+
+def test_both_protocols_labelled_and_missing_ones_not_invented(tmp_path):
+    """The primary and the authors' protocol each get a labelled column; a run that did not record
+    the authors' metric shows "not available" (or is left out of n), and the paper difference uses
+    the protocol the paper followed."""
+    root = tmp_path / "sweep"
+    write_run(root, "a", model="liaf", seed=0, **{"test/acc": 0.90, "test/acc_authors": 0.95})
+    write_run(root, "b", model="liaf", seed=1, **{"test/acc": 0.92, "test/acc_authors": 0.97})
+    write_run(root, "c", model="liaf", seed=2, **{"test/acc": 0.94})  # older run: no authors' metric
+    write_run(root, "d", model="lif", seed=0, **{"test/acc": 0.80})
+    spec = gesture_spec(protocols=PROTOCOLS, paper_protocol="test/acc_authors",
+                        recipe="authors' Gesture recipe (Adam lr 1e-2, batch 32); source: example_gesture_scnn.py")
+    table, paths = build_table(spec, root, tmp_path / "out", plots=False)
+    text = paths["md"].read_text()
+    rows = md_rows(text)
+    assert rows["LIAF-Net"]["ours (val-chosen)"] == "92.0 ± 2.0"
+    assert rows["LIAF-Net"]["authors' protocol"] == "96.0 ± 1.4 (n=2 of 3)"
+    assert rows["LIF-SNN"]["authors' protocol"] == PAPER_UNKNOWN
+    assert rows["Conv3D"]["authors' protocol"] == PAPER_UNKNOWN
+    assert rows["LIAF-Net"]["authors' protocol − paper"] == "-1.6"  # 96.0 - 97.6, like with like
+    assert text.splitlines()[2] == ("Training recipe: authors' Gesture recipe (Adam lr 1e-2, batch 32); "
+                                    "source: example_gesture_scnn.py")
+    assert "authors' protocol: test/acc_authors × 100 (best test accuracy during training)" in text
+    assert "ours (val-chosen): test/acc × 100 (checkpoint chosen on validation)" in text
+    tex = paths["tex"].read_text()
+    assert "% Training recipe: authors' Gesture recipe" in tex and "authors' protocol" in tex
+    liaf = next(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    assert float(liaf["test/acc_authors_mean"]) == pytest.approx(96.0) and liaf["test/acc_authors_n"] == "2"
+    assert float(liaf["diff"]) == pytest.approx(-1.6)
+
+
+def test_title_states_what_the_runs_ran(tmp_path):
+    """``{data.spec.time_steps}`` in a title is filled from the runs' recorded configs: a smoke run
+    at T = 4 says T = 4, never the paper's T; no runs yet says "not available"."""
+    root = tmp_path / "sweep"
+    spec = gesture_spec(smoke=True, title="DVS128 Gesture (T = {data.spec.time_steps}): test accuracy (%)")
+    build_table(spec, root, tmp_path / "out", plots=False)
+    assert (tmp_path / "out" / "gesture.md").read_text().startswith(
+        f"# SMOKE RUN on {PAPER_UNKNOWN} data, not comparable with the paper: DVS128 Gesture (T = {PAPER_UNKNOWN})")
+    write_run(root, "a", model="liaf", data="synthetic", config={"data": {"spec": {"time_steps": 4}}})
+    write_run(root, "b", model="lif", data="synthetic", config={"data": {"spec": {"time_steps": 4}}})
+    table, paths = build_table(spec, root, tmp_path / "out", plots=False)
+    assert table.title == ("SMOKE RUN on synthetic data, not comparable with the paper: DVS128 Gesture (T = 4): "
+                           "test accuracy (%)")
+    assert paths["md"].read_text().startswith(f"# {table.title}\n")
+    assert paths["tex"].read_text().startswith(f"% {table.title}\n")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"protocols": []}, "protocols: expected a non-empty list"),
+    ({"protocols": [{"metric": "test/acc"}]}, r"protocols\[0\]: missing required key 'name'"),
+    ({"protocols": PROTOCOLS, "metric": "val/acc"}, "metric: 'val/acc' differs from the first"),
+    ({"protocols": PROTOCOLS, "paper_protocol": "test/acc_best"}, "paper_protocol: 'test/acc_best' is not"),
+    ({"recipe": ["Adam"]}, "recipe: expected one line of text"),
+])
+def test_bad_protocols_and_recipe_name_the_key(extra, message):
+    with pytest.raises(TableSpecError, match=message):
+        TableSpec.from_dict(gesture_spec(**extra))

@@ -4,12 +4,13 @@ missing, duplicate) and compute each cell's statistics. A pure function of the r
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from liafnet.report.runs import Run
-from liafnet.report.spec import TableSpec, norm
+from liafnet.report.spec import PAPER_UNKNOWN, TableSpec, norm
 
 # Why a cell has no number.
 MISSING = "missing"
@@ -31,6 +32,8 @@ class Cell:
     n_duplicates: int = 0
     problems: list[str] = field(default_factory=list)  # one line per failed/unfinished run
     ok_runs: list[Run] = field(default_factory=list)
+    # Scaled values of the secondary protocols' metrics, over the ok runs that recorded them.
+    extra: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -44,6 +47,13 @@ class Cell:
     def std(self) -> float | None:
         """Sample standard deviation (n - 1); ``None`` for fewer than two runs."""
         return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+    def stat(self, metric: str) -> tuple[float | None, float | None, int]:
+        """``(mean, sample std, n)`` of a protocol's metric: the primary's is :attr:`values`; a
+        secondary one counts only the ok runs that recorded it (``(None, None, 0)`` if none did)."""
+        values = self.extra.get(metric, self.values)
+        mean = statistics.fmean(values) if values else None
+        return mean, (statistics.stdev(values) if len(values) > 1 else None), len(values)
 
     def field_value(self, key: str, agg: str = "mean") -> float | None:
         """``key`` (e.g. params) over the finished runs: their mean or sum."""
@@ -80,6 +90,20 @@ class Table:
 
     def cell(self, row: str, col: str | None = None) -> Cell:
         return self.cells[(row, col)]
+
+    @property
+    def title(self) -> str:
+        """The spec's title with each ``{run.key}`` replaced by the values the runs recorded (all
+        distinct ones, in order), so a smoke run at T = 4 never reads as the paper's T = 60."""
+
+        def ran(match: re.Match) -> str:
+            values = {norm(v): None for v in (run.lookup(match.group(1)) for run in self.runs) if v is not None}
+            return ", ".join(sorted(values, key=_natural_key)) or PAPER_UNKNOWN
+
+        return _PLACEHOLDER.sub(ran, self.spec.title)
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w./-]*)\}")
 
 
 def _ordered(order: Sequence[str], expected: Sequence[str] | None, observed: Iterable[str]) -> list[str]:
@@ -156,6 +180,11 @@ def _make_cell(spec: TableSpec, row: str, col: str | None, runs: list[Run],
             else:
                 cell.values.append(value * spec.scale)
                 cell.ok_runs.append(run)
+                for protocol in spec.secondary:
+                    other = run.number(protocol.metric)
+                    extra = cell.extra.setdefault(protocol.metric, [])
+                    if other is not None:
+                        extra.append(other * spec.scale)
         elif status == "failed":
             cell.n_failed += 1
             error = str(run.metrics.get("error") or "no error message").strip().splitlines() or [""]

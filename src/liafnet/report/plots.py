@@ -92,7 +92,7 @@ def plot_accuracy_vs_cost(table: Table, cost: str, path: str | Path) -> Path:
                 fontsize=7, color="0.4")
     ax.set_xlabel(f"{COST_LABELS.get(cost, cost)} (log scale)")
     ax.set_ylabel(_metric_label(table))
-    ax.set_title(f"{table.spec.title}\naccuracy vs {COST_LABELS.get(cost, cost)}", fontsize=10)
+    ax.set_title(f"{table.title}\naccuracy vs {COST_LABELS.get(cost, cost)}", fontsize=10)
     fig.set_layout_engine("constrained")
     return save_png(fig, path)
 

@@ -104,6 +104,18 @@ def _ours(cell: Cell, digits: int, wide: bool) -> Text:
     return Text(stat.md + suffix, stat.tex + latex_escape(suffix))
 
 
+def _protocol_text(cell: Cell, metric: str, digits: int) -> Text:
+    """A secondary protocol's number; ``n`` shown when fewer ok runs recorded it than the primary."""
+    mean, std, n = cell.stat(metric)
+    if mean is None:
+        return Text.plain(PAPER_UNKNOWN)
+    stat = format_stat(mean, std, digits)
+    if n == cell.n:
+        return stat
+    suffix = f" (n={n} of {cell.n})"
+    return Text(stat.md + suffix, stat.tex + latex_escape(suffix))
+
+
 def _paper_text(value: float | None, digits: int) -> Text:
     if value is None:
         return Text.plain(PAPER_UNKNOWN)
@@ -137,21 +149,32 @@ def build_columns(table: Table) -> list[_Column]:
     def paper_numbers(col: str | None) -> list[float | None]:
         return [spec.paper_entry(row, col)[0] for row in rows]
 
+    def header(col: str | None, metric: str) -> str:
+        """Wide tables: the column value, plus the protocol's name unless primary; long: the name."""
+        name = spec.protocol(metric).name
+        if not wide:
+            return name
+        return spec.columns.display(col) + ("" if metric == spec.metric else f" ({name})")
+
     for col in table.cols:
         cells = [table.cell(row, col) for row in rows]
-        header = spec.columns.display(col) if wide else "ours"
-        columns.append(_Column(header, [_ours(c, digits, wide) for c in cells], [c.mean for c in cells]))
+        columns.append(_Column(header(col, spec.metric), [_ours(c, digits, wide) for c in cells],
+                               [c.mean for c in cells]))
         if not wide:
             columns.append(_Column("n", [Text.plain(str(c.n)) for c in cells]))
+        for protocol in spec.secondary:
+            columns.append(_Column(header(col, protocol.metric),
+                                   [_protocol_text(c, protocol.metric, digits) for c in cells],
+                                   [c.stat(protocol.metric)[0] for c in cells], PAPER_UNKNOWN))
     if spec.paper is not None:
         for col in table.cols:
             papers = paper_numbers(col)
-            header = f"{spec.columns.display(col)} (paper)" if wide else "paper"
-            columns.append(_Column(header, [_paper_text(p, digits) for p in papers], papers, PAPER_UNKNOWN))
+            paper_header = f"{spec.columns.display(col)} (paper)" if wide else "paper"
+            columns.append(_Column(paper_header, [_paper_text(p, digits) for p in papers], papers, PAPER_UNKNOWN))
             if any(p is not None for p in papers) and not spec.smoke:
-                ours = [table.cell(row, col).mean for row in rows]
-                header = f"{spec.columns.display(col)} − paper" if wide else "ours − paper"
-                columns.append(_Column(header, [_diff_text(o, p, digits) for o, p in zip(ours, papers)]))
+                ours = [table.cell(row, col).stat(spec.paper_protocol)[0] for row in rows]
+                columns.append(_Column(f"{header(col, spec.paper_protocol)} − paper",
+                                       [_diff_text(o, p, digits) for o, p in zip(ours, papers)]))
     for reference in spec.references:
         numbers = [reference.values.get(row) for row in rows]
         columns.append(_Column(reference.name, [_paper_text(v, digits) for v in numbers], numbers, PAPER_UNKNOWN))
@@ -240,8 +263,17 @@ def _notes(table: Table) -> list[str]:
     if spec.smoke:
         lines.append("Smoke run: tiny data (synthetic stand-in or a few bAbI tasks) and a budget of a few "
                      "batches; it checks the pipeline end to end, its numbers say nothing about the paper.")
-    lines.append(f"Ours: {spec.metric} × {spec.scale:g}, mean ± sample std (n − 1) {n_text}; "
-                 "a single run shows its value alone.")
+    primary = spec.protocols[0]
+    lines.append(f"{'Ours' if primary.name == 'ours' else primary.name}: {spec.metric} × {spec.scale:g}"
+                 + (f" ({primary.note})" if primary.note else "")
+                 + f", mean ± sample std (n − 1) {n_text}; a single run shows its value alone.")
+    for protocol in spec.secondary:
+        lines.append(f"{protocol.name}: {protocol.metric} × {spec.scale:g}"
+                     + (f" ({protocol.note})" if protocol.note else "")
+                     + f"; finished runs that did not record it print \"{PAPER_UNKNOWN}\".")
+    if spec.paper is not None and spec.paper_protocol != spec.metric:
+        lines.append(f"The paper's numbers are compared with the {spec.protocol(spec.paper_protocol).name} "
+                     "column, the protocol they were obtained with.")
     if spec.paper is not None:
         sources = {}
         for row in table.rows:
@@ -252,7 +284,7 @@ def _notes(table: Table) -> list[str]:
                     sources.setdefault(source or "no source given", []).append(label)
         for source, labels in sources.items():
             lines.append(f"Paper ({', '.join(labels)}): {source}")
-        lines.append(f'Paper values unknown to us print "{PAPER_UNKNOWN}" (see paper.md §7).')
+        lines.append(f'Paper values unknown to us print "{PAPER_UNKNOWN}"; none is invented.')
     for reference in spec.references:
         lines.append(f"{reference.name}: {reference.source}")
     problems = [p for row in table.rows for col in table.cols for p in table.cell(row, col).problems]
@@ -266,7 +298,9 @@ def _notes(table: Table) -> list[str]:
 
 def render_markdown(table: Table) -> str:
     headers, body, summary = _grid_rows(table)
-    text = f"# {table.spec.title}\n\n"
+    text = f"# {table.title}\n\n"
+    if table.spec.recipe:
+        text += f"Training recipe: {table.spec.recipe}\n\n"
     text += tabulate([[c.md for c in row] for row in body + summary], headers=[h.md for h in headers],
                      tablefmt="github", disable_numparse=True)
     text += "\n\n" + "\n".join(f"- {line}" for line in _notes(table)) + "\n"
@@ -280,7 +314,8 @@ def render_latex(table: Table) -> str:
     if summary:  # a rule between the rows and the summary lines (tabular: begin, rule, header, rule)
         lines = tabular.splitlines()
         tabular = "\n".join(lines[:4 + len(body)] + [r"\hline"] + lines[4 + len(body):])
-    comments = "".join(f"% {line}\n" for line in [table.spec.title] + _notes(table))
+    recipe = [f"Training recipe: {table.spec.recipe}"] if table.spec.recipe else []
+    comments = "".join(f"% {line}\n" for line in [table.title, *recipe, *_notes(table)])
     return comments + tabular + "\n"
 
 
@@ -289,7 +324,9 @@ def render_csv(table: Table) -> str:
     spec = table.spec
     header = [spec.rows.key] + ([spec.columns.key] if spec.columns else [])
     header += ["mean", "std", "n", "failed", "unfinished", "missing", "duplicates",
-               "paper", "paper_source", "diff"] + [f.key for f in spec.fields]
+               "paper", "paper_source", "diff"]
+    header += [f"{p.metric}_{stat}" for p in spec.secondary for stat in ("mean", "std", "n")]
+    header += [f.key for f in spec.fields]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -297,10 +334,14 @@ def render_csv(table: Table) -> str:
         for col in table.cols:
             cell = table.cell(row, col)
             paper, source = spec.paper_entry(row, col)
-            diff = None if cell.mean is None or paper is None or spec.smoke else cell.mean - paper
+            compared = cell.stat(spec.paper_protocol)[0]
+            diff = None if compared is None or paper is None or spec.smoke else compared - paper
             line = [row] + ([col] if spec.columns else [])
             line += [_raw(cell.mean), _raw(cell.std), cell.n, cell.n_failed, cell.n_unfinished,
                      cell.n_missing, cell.n_duplicates, _raw(paper), source or "", _raw(diff)]
+            for protocol in spec.secondary:
+                mean, std, n = cell.stat(protocol.metric)
+                line += [_raw(mean), _raw(std), n]
             line += [_raw(cell.field_value(f.key, f.agg)) for f in spec.fields]
             writer.writerow(line)
     return out.getvalue()

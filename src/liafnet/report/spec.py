@@ -76,10 +76,22 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Protocol:
+    """An evaluation protocol: the run metric it reads, its column name and what it means."""
+
+    metric: str
+    name: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class TableSpec:
+    """A validated ``table_spec``. ``title`` may name run keys in braces, e.g. ``(T = {data.spec.time_steps})``:
+    the rendered title shows the values the runs recorded (:attr:`Table.title`), so it states what ran."""
+
     name: str
     title: str
-    metric: str
+    metric: str  # the primary protocol's metric
     scale: float
     digits: int
     rows: Axis
@@ -96,6 +108,24 @@ class TableSpec:
     # A smoke run (tiny data and budget): the paper column stays for orientation, no "ours - paper".
     smoke: bool = False
     claim: Claim | None = None
+    # Every protocol shown, the primary (``metric``) first; the paper's numbers follow ``paper_protocol``.
+    protocols: tuple[Protocol, ...] = ()
+    paper_protocol: str = ""
+    recipe: str | None = None  # one line under the title: which training recipe ran, and its source
+
+    def __post_init__(self) -> None:
+        if not self.protocols:
+            object.__setattr__(self, "protocols", (Protocol(self.metric, "ours"),))
+        if not self.paper_protocol:
+            object.__setattr__(self, "paper_protocol", self.metric)
+
+    @property
+    def secondary(self) -> tuple[Protocol, ...]:
+        """The protocols after the primary one."""
+        return self.protocols[1:]
+
+    def protocol(self, metric: str) -> Protocol:
+        return next(p for p in self.protocols if p.metric == metric)
 
     @property
     def identity_keys(self) -> tuple[str, ...]:
@@ -118,7 +148,8 @@ class TableSpec:
         _require(spec, ("name", "rows"), where)
         unknown = set(spec) - {
             "name", "title", "metric", "scale", "digits", "rows", "columns", "seed_key", "grid",
-            "paper", "paper_key", "fields", "summary", "plots", "smoke", "claim",
+            "paper", "paper_key", "fields", "summary", "plots", "smoke", "claim", "protocols",
+            "paper_protocol", "recipe",
         }
         if unknown:
             raise TableSpecError(f"{where}: unknown keys {sorted(unknown)}; see docs/tables.md")
@@ -158,10 +189,22 @@ class TableSpec:
         if not isinstance(smoke, bool):
             raise TableSpecError(f"{where}.smoke: expected true or false, got {smoke!r}")
         title = str(spec.get("title", spec["name"]))
+        protocols = _protocols(spec, where)
+        paper_protocol = str(spec.get("paper_protocol", protocols[0].metric))
+        if paper_protocol not in [p.metric for p in protocols]:
+            raise TableSpecError(f"{where}.paper_protocol: {paper_protocol!r} is not the metric of one of the "
+                                 f"protocols {[p.metric for p in protocols]}")
+        recipe = spec.get("recipe")
+        if recipe is not None and not isinstance(recipe, str):
+            raise TableSpecError(f"{where}.recipe: expected one line of text, got {recipe!r}")
         return cls(
             name=str(spec["name"]),
-            title=f"SMOKE RUN, not comparable with the paper: {title}" if smoke else title,
-            metric=str(spec.get("metric", "test/acc")),
+            # A smoke run names the data it ran on (often a synthetic stand-in), filled from the runs.
+            title=f"SMOKE RUN on {{data}} data, not comparable with the paper: {title}" if smoke else title,
+            metric=protocols[0].metric,
+            protocols=protocols,
+            paper_protocol=paper_protocol,
+            recipe=recipe,
             scale=float(spec.get("scale", 100.0)),
             digits=int(spec.get("digits", 1)),
             rows=rows,
@@ -207,6 +250,26 @@ def _require(mapping: Mapping, keys: Iterable[str], where: str) -> None:
     for key in keys:
         if mapping.get(key) is None:
             raise TableSpecError(f"{where}: missing required key {key!r}; see docs/tables.md")
+
+
+def _protocols(spec: Mapping[str, Any], where: str) -> tuple[Protocol, ...]:
+    """``protocols: [{metric, name, note}, ...]`` (primary first), else one unnamed ``metric``."""
+    raw = spec.get("protocols")
+    if raw is None:
+        return (Protocol(str(spec.get("metric", "test/acc")), "ours"),)
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise TableSpecError(f"{where}.protocols: expected a non-empty list of {{metric, name, note}}")
+    protocols = []
+    for index, entry in enumerate(raw):
+        _require(entry, ("metric", "name"), f"{where}.protocols[{index}]")
+        protocols.append(Protocol(str(entry["metric"]), str(entry["name"]), str(entry.get("note", ""))))
+    if spec.get("metric") is not None and str(spec["metric"]) != protocols[0].metric:
+        raise TableSpecError(f"{where}.metric: {spec['metric']!r} differs from the first (primary) protocol's "
+                             f"metric {protocols[0].metric!r}; drop metric or make them agree")
+    metrics = [p.metric for p in protocols]
+    if len(set(metrics)) < len(metrics):
+        raise TableSpecError(f"{where}.protocols: a metric appears twice in {metrics}")
+    return tuple(protocols)
 
 
 def _axis(raw: Any, where: str) -> Axis:
