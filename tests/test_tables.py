@@ -132,21 +132,21 @@ def test_folder_names_are_never_parsed(tmp_path):
 
 
 def test_keys_fall_back_to_hydra_files(tmp_path):
-    """metrics.json without ``model``/``data.task``: the job's .hydra files supply them."""
+    """Keys the run record lacks (``data.task``, group choices): the job's .hydra files supply them."""
     root = tmp_path / "sweep"
     run_dir = write_run(root, "job", seed=0, **{"test/acc": 0.75})
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    del metrics["model"]
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
     (run_dir / ".hydra").mkdir()
     (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
         {"data": {"task": 3, "name": "babi"}, "model": {"family": "gru", "hidden": 50},
          "paths": {"run_dir": "${hydra:runtime.output_dir}"}}))
     (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
-        {"hydra": {"runtime": {"choices": {"model": "gru", "data": "babi"}}}}))
+        {"hydra": {"runtime": {"choices": {"model": "gru", "data": "babi", "trainer": "debug"}}}}))
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+        {"data": {"task": 3, "name": "babi"}, "model": {"family": "gru", "hidden": 50},
+         "trainer": {"max_epochs": 1}, "paths": {"run_dir": "${hydra:runtime.output_dir}"}}))
     run = collect_runs(root)[0]
     assert run.lookup("data.task") == 3
-    assert run.lookup("model") == "gru"  # the group choice, not the model's config node
+    assert run.lookup("trainer") == "debug"  # the group choice, not the trainer's config node
     assert run.lookup("paths.run_dir") is None  # unresolvable outside the run: absent
     assert run.lookup("model.hidden") == 50
 
@@ -357,24 +357,17 @@ def test_efficiency_paper_file_is_all_unknown():
 
 
 def test_command_line_composes_the_table_config(tmp_path, capsys):
-    """``python -m liafnet.tables table=t seed=0`` on a minimal config tree: the sweep dir and
-    the grid come from the config and the same overrides as the sweep."""
-    conf = tmp_path / "conf"
-    (conf / "table").mkdir(parents=True)
-    (conf / "paper").mkdir()
-    (conf / "train.yaml").write_text(
-        "defaults:\n  - _self_\n  - table: null\nseed: 0\n"
-        f"paths:\n  output_dir: {tmp_path / 'outputs'}\n")
-    (conf / "table" / "t.yaml").write_text(
-        "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n"
-        "      model: liaf,lif\n      seed: 0,1,2\n  sweep:\n    dir: ${paths.output_dir}/sweeps/t\n"
-        "table_spec:\n  name: t\n  rows: {key: model, order: [liaf, lif]}\n  paper: t\n")
-    (conf / "paper" / "t.yaml").write_text("values:\n  liaf: {value: 97.6, source: s}\n")
-    write_run(tmp_path / "outputs" / "sweeps" / "t", "cell", model="liaf", seed=0, **{"test/acc": 0.95})
-    assert tables_cli.main(["table=t", "seed=0", "--config-dir", str(conf), "--no-plots"]) == 0
-    rows = md_rows((tmp_path / "outputs" / "tables" / "t.md").read_text())
-    assert rows["liaf"]["ours"] == "95.0" and rows["liaf"]["runs"] == "1 ok"  # seed=0: one seed expected
-    assert rows["lif"]["runs"] == "1 missing"
+    """``python -m liafnet.tables table=gesture model=liaf,lif seed=0``: the sweep dir and the grid
+    come from the table config and the same overrides as the sweep."""
+    sweep = tmp_path / "sweeps" / "gesture"
+    write_run(sweep, "cell", model="liaf", seed=0, **{"test/acc": 0.95})
+    args = ["table=gesture", "model=liaf,lif", "seed=0", f"paths.output_dir={tmp_path}", "--no-plots"]
+    assert tables_cli.main(args) == 0
+    rows = md_rows((tmp_path / "tables" / "gesture.md").read_text())
+    assert list(rows) == ["LIAF-Net", "LIF-SNN"]  # the command line's grid, not the config's six models
+    assert rows["LIAF-Net"]["ours (val-chosen)"] == "95.0" and rows["LIAF-Net"]["runs"] == "1 ok"
+    assert rows["LIF-SNN"]["runs"] == "1 missing"  # seed=0: one seed expected
+    assert rows["LIAF-Net"]["paper"] == "97.6"  # from the shipped paper file
     assert "1 with results, 0 failed, 1 missing" in capsys.readouterr().out
 
 

@@ -9,67 +9,49 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from liafnet.cli import CONF_DIR
-from liafnet.data.spec import DataSpec
+from liafnet import build, config
 from liafnet.profile import DEFAULT_SPIKE_RATE, ENERGY_PJ, ENERGY_SOURCE, energy_per_op, profile_model
 from liafnet.report.efficiency import efficiency_row, write_efficiency_table
-
-
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
 
 
 def profile_config(overrides: list[str], spike_rate: float = DEFAULT_SPIKE_RATE,
                    rates: Mapping[str, float] | None = None,
                    energy_pj: Mapping[str, float] | None = None) -> dict:
-    """Compose ``conf/train.yaml`` with ``overrides`` and profile its model on its data spec."""
-    from omegaconf import OmegaConf
-
-    from liafnet.models import build_model
-
-    cfg = _compose(overrides)
-    if cfg.data.get("spec") is None:
-        raise ValueError(f"data config {cfg.data.get('name')!r} has no spec: profiling needs data.spec")
-    if cfg.data.spec.kind == "text":
-        # A text spec (vocabulary, lengths) is only known once the datamodule has read its files.
-        import hydra
-
-        datamodule = hydra.utils.instantiate(cfg.data.datamodule, seed=int(cfg.seed))
+    """Compose the ``train`` config with ``overrides`` and profile its model on its data spec (a
+    text spec is known only once the datamodule has read its files; event specs need no files)."""
+    cfg = config.compose(["paths.run_dir=.", *overrides])  # no run folder: nothing trains
+    datamodule = build.build_datamodule(cfg)
+    if config.data_kind(cfg) == "text":
         datamodule.prepare_data()
         datamodule.setup("fit")
-        spec = datamodule.spec
-    else:
-        spec = DataSpec(**OmegaConf.to_container(cfg.data.spec, resolve=True))
-    options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in ("family", "readout")}
-    model = build_model(cfg.model.family, spec, **options)
+    spec = build.spec_of(datamodule)
+    model = build.build_model_from_config(cfg, spec, compile=False)
     stats = profile_model(model, spec, spike_rate=spike_rate, rates=rates, energy_pj=energy_pj)
     return {"model": cfg.model.family, "data": cfg.data.name, **stats}
+
+
+def event_datasets() -> list[str]:
+    """The ``conf/data`` choices that produce event frames, in the models' layout order."""
+    from liafnet.models.vision import LAYOUTS
+
+    names = [name for name in config.group_options("data")
+             if config.data_kind(config.compose([f"data={name}"], check=False)) == "events"]
+    return _ordered(names, tuple(LAYOUTS))
+
+
+def _ordered(names: list[str], preferred: tuple) -> list[str]:
+    return sorted(names, key=lambda name: (preferred.index(name) if name in preferred else len(preferred), name))
 
 
 def efficiency_table(out: Path, spike_rate: float = DEFAULT_SPIKE_RATE,
                      energy_pj: Mapping[str, float] | None = None) -> list[dict]:
     """Profile every ``conf/model`` family on every event ``conf/data`` config; write ``out``.md/.csv."""
-    from omegaconf import OmegaConf
-
     from liafnet.models import FAMILIES
-    from liafnet.models.vision import LAYOUTS
 
-    def order(names: list[str], preferred: tuple) -> list[str]:
-        return sorted(names, key=lambda name: (preferred.index(name) if name in preferred else len(preferred), name))
-
-    models = order([path.stem for path in (Path(CONF_DIR) / "model").glob("*.yaml")], FAMILIES)
-    datasets = []
-    for path in (Path(CONF_DIR) / "data").glob("*.yaml"):
-        spec = OmegaConf.load(path).get("spec")
-        if spec is not None and spec.get("kind") == "events":
-            datasets.append(path.stem)
-    datasets = order(datasets, tuple(LAYOUTS))
+    models = _ordered(config.group_options("model"), FAMILIES)
     rows = [efficiency_row(data, model, profile_config([f"model={model}", f"data={data}"], spike_rate,
                                                        energy_pj=energy_pj))
-            for data in datasets for model in models]
+            for data in event_datasets() for model in models]
     write_efficiency_table(rows, out, spike_rate, energy_per_op(energy_pj))
     return rows
 

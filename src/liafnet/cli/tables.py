@@ -10,12 +10,11 @@ Composes the same config as the sweep, so pass the same overrides::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from liafnet.cli import CONF_DIR
+from liafnet import build, config
 from liafnet.report.aggregate import FAILED, MISSING
 from liafnet.report.spec import TableSpec
 from liafnet.report.table import build_table
@@ -38,24 +37,6 @@ def sweep_grid(params: Mapping[str, Any], overrides: Sequence[str]) -> dict[str,
     return grid
 
 
-def compose_train_config(overrides: Sequence[str], config_dir: str | os.PathLike = CONF_DIR):
-    """Compose ``train.yaml`` like the sweep did (sweeps collapsed to their first value)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    plain = []
-    for text, override in zip(overrides, OverridesParser.create().parse_overrides(list(overrides))):
-        if override.is_sweep_override():
-            first = next(iter(override.sweep_string_iterator()))
-            plain.append(f"{override.get_key_element()}={first}")
-        else:
-            plain.append(text)
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
-        return compose("train", overrides=plain, return_hydra_config=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m liafnet.tables",
@@ -64,7 +45,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. table=gesture seed=0")
     parser.add_argument("--sweep-dir", help="read runs here instead of the config's hydra.sweep.dir")
     parser.add_argument("--out", help="write here instead of <paths.output_dir>/tables")
-    parser.add_argument("--config-dir", default=str(CONF_DIR), help="Hydra config dir (default: %(default)s)")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     parser.add_argument("--check-data", action="store_true",
                         help="only check that data.root exists; exit 1 if not (used by `make tables`)")
@@ -74,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from omegaconf import OmegaConf
 
-    cfg = compose_train_config(args.overrides, args.config_dir)
+    # As one job of the sweep composed it; no job runs here, so paths.run_dir gets a placeholder.
+    cfg = config.compose(["paths.run_dir=.", *args.overrides], hydra_config=True)
     if args.check_data:
         root = OmegaConf.select(cfg, "data.root")
         present = root is not None and Path(root).is_dir() and any(Path(root).iterdir())
@@ -85,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     raw_spec = OmegaConf.to_container(cfg.table_spec, resolve=True)
     params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True) or {}
-    spec = TableSpec.from_dict(raw_spec, paper_dir=Path(args.config_dir) / "paper",
+    spec = TableSpec.from_dict(raw_spec, paper_dir=config.CONF_DIR / "paper",
                                grid=sweep_grid(params, args.overrides))
     sweep_dir = Path(args.sweep_dir or cfg.hydra.sweep.dir)
     out_dir = Path(args.out or Path(cfg.paths.output_dir) / "tables")
@@ -104,11 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _frames_dataset(cfg):
     """The table's test split for the frames strip; ``None`` (with a message) if it has no data."""
-    from hydra.utils import instantiate
-
+    if config.data_kind(cfg) != "events":
+        return None
     try:
-        datamodule = instantiate(cfg.data.datamodule, seed=int(cfg.seed))
-        if datamodule.spec.kind != "events":
+        datamodule = build.build_datamodule(cfg)
+        if build.spec_of(datamodule).kind != "events":
             return None
         datamodule.prepare_data()  # e.g. generates the synthetic dataset on first use
         return datamodule.dataset_factory(split="test")

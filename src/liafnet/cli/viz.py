@@ -29,17 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_intermixed_args(argv)
 
     import torch
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
-    from liafnet.cli.tables import compose_train_config
-    from liafnet.models import build_model
+    from liafnet import build, config
 
-    cfg = compose_train_config(args.overrides)
+    cfg = config.compose(["paths.run_dir=.", *args.overrides])  # no run folder: nothing trains
     out = Path(args.out or Path(cfg.paths.output_dir) / "viz")
-    datamodule = instantiate(cfg.data.datamodule, seed=int(cfg.seed))
-    if datamodule.spec.kind != "events":
+    if config.data_kind(cfg) != "events":
         parser.error(f"data={cfg.data.name} is not event data; choose an event dataset")
+    datamodule = build.build_datamodule(cfg)
     datamodule.prepare_data()
     dataset = datamodule.dataset_factory(split="test")
     if not 0 <= args.index < len(dataset):
@@ -52,20 +49,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                            title=f"{cfg.data.name} test sample {args.index}: {name}"),
         plot_class_frames(dataset, out / f"{cfg.data.name}_class_frames.png"),
     ]
-    options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()
-               if k not in ("family", "readout")}
-    model = build_model(cfg.model.family, datamodule.spec, **options)
     if args.ckpt:
-        state = torch.load(args.ckpt, map_location="cpu", weights_only=False)["state_dict"]
-        model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+        # The network as it was trained (its stored config, checked), its weights read safely.
+        checkpoint = build.load_checkpoint(args.ckpt)
+        model_cfg = build.run_config_of(checkpoint)
+        if model_cfg.data.name != cfg.data.name:
+            parser.error(f"--ckpt {args.ckpt} was trained on data={model_cfg.data.name}; pass data="
+                         f"{model_cfg.data.name} to draw its samples")
+        spec, drawn = build.spec_from_checkpoint(checkpoint), build.spec_of(datamodule)
+        if spec is not None and spec != drawn:
+            differ = [f"{key}: trained {getattr(spec, key)}, composed {getattr(drawn, key)}"
+                      for key in vars(spec) if getattr(spec, key) != getattr(drawn, key)]
+            parser.error(f"--ckpt {args.ckpt} does not fit the composed data ({'; '.join(differ)}); pass the "
+                         "training run's data overrides, e.g. data.spec.time_steps=...")
+        model = build.build_model_from_config(model_cfg, spec or drawn, compile=False)
+        model.load_state_dict(build.model_state(checkpoint))
+    else:
+        model_cfg = cfg
+        model = build.build_model_from_config(cfg, build.spec_of(datamodule), compile=False)
     inputs = torch.as_tensor(frames, dtype=torch.float32).unsqueeze(1)  # [T, 1, C, H, W]
     record = record_membrane(model, inputs, layer=args.layer)
     # Trained and untrained traces side by side: the weights are part of the file name.
     weights = f"trained ({Path(args.ckpt).name})" if args.ckpt else "untrained"
     suffix = Path(args.ckpt).stem if args.ckpt else "untrained"
     written.append(plot_membrane_traces(
-        record, out / f"{cfg.model.family}_{cfg.data.name}_membrane_{suffix}.png",
-        title=f"{cfg.model.family} ({weights}) layer {record.name}, sample {args.index}"))
+        record, out / f"{model_cfg.model.family}_{cfg.data.name}_membrane_{suffix}.png",
+        title=f"{model_cfg.model.family} ({weights}) layer {record.name}, sample {args.index}"))
     for path in written:
         print(f"wrote {path}")
     return 0
+

@@ -187,7 +187,7 @@ def _make_cell(spec: TableSpec, row: str, col: str | None, runs: list[Run],
                         extra.append(other * spec.scale)
         elif status == "failed":
             cell.n_failed += 1
-            error = str(run.metrics.get("error") or "no error message").strip().splitlines() or [""]
+            error = str(run.record.error or "no error message").strip().splitlines() or [""]
             cell.problems.append(f"{run.label}: failed: {error[-1][:200]}")
         elif status in ("running", "unreadable"):
             cell.n_unfinished += 1

@@ -113,8 +113,8 @@ def read_csv_log(path: str | Path) -> list[dict[str, float]]:
 
 
 def csv_log_path(run: Run) -> Path | None:
-    """The run's ``metrics.csv``: the path metrics.json names, else the first under ``csv/``."""
-    named = run.metrics.get("csv_log")
+    """The run's ``metrics.csv``: the path its record names, else the first under ``csv/``."""
+    named = run.record.csv_log if run.record is not None else None
     if named and (run.run_dir / named).is_file():
         return run.run_dir / named
     found = sorted((run.run_dir / "csv").rglob("metrics.csv")) if (run.run_dir / "csv").is_dir() else []

@@ -1,13 +1,13 @@
-"""Runs on disk: every ``metrics.json`` under a sweep dir, with the job's ``.hydra/`` files beside it.
+"""Runs on disk: every run record (``metrics.json``, :class:`liafnet.record.RunRecord`) under a
+sweep dir, with the job's ``.hydra/`` files beside it.
 
-Runs are identified by their contents, never by folder names. A run attribute is looked up in
-metrics.json, then in its stored config, then in the job's ``.hydra/config.yaml``, then in the
+Runs are identified by their contents, never by folder names. A run attribute is looked up in the
+record, then in its stored config, then in the job's ``.hydra/config.yaml``, then in the
 config-group choices Hydra recorded (:meth:`Run.lookup`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+
+from liafnet.record import METRICS_FILE, RunRecord
 
 
 def _dotted(tree: Any, key: str) -> Any:
@@ -54,11 +56,11 @@ def _select(tree, key: str) -> Any:
 
 @dataclass
 class Run:
-    """One job: its ``metrics.json`` plus, on demand, the ``.hydra/`` files beside it."""
+    """One job: its run record plus, on demand, the ``.hydra/`` files beside it."""
 
     path: Path  # the metrics.json file
-    metrics: dict
-    read_error: str | None = None  # set when metrics.json could not be parsed
+    record: RunRecord | None  # None when the file could not be read as a run record
+    read_error: str | None = None  # why it could not (a job killed while writing, say)
     label: str = ""  # the run dir relative to the sweep dir, for notes
 
     def __post_init__(self) -> None:
@@ -70,7 +72,8 @@ class Run:
 
     @cached_property
     def _config_trees(self) -> tuple:
-        trees = [self.metrics.get("config"), _load_yaml_quietly(self.run_dir / ".hydra" / "config.yaml")]
+        stored = self.record.config if self.record is not None else None
+        trees = [stored, _load_yaml_quietly(self.run_dir / ".hydra" / "config.yaml")]
         return tuple(_as_omegaconf(tree) for tree in trees if isinstance(tree, Mapping))
 
     @cached_property
@@ -79,12 +82,14 @@ class Run:
         return _dotted(hydra_yaml, "hydra.runtime.choices") or {}
 
     def lookup(self, key: str) -> Any:
-        """A run attribute: metrics.json's own key, else its ``config``, else the job's
+        """A run attribute: the record's own key (``test/acc``, ``params``, or a key a newer writer
+        or a callback added), else its ``config``, else the job's
         ``.hydra/config.yaml``, else the config-group choice Hydra recorded (``model`` -> ``liaf``).
         Only scalars count, so ``model`` never resolves to the model's config node; interpolations
         that cannot be resolved outside the run (``${hydra:...}``) count as absent."""
-        if key in self.metrics and _is_scalar(self.metrics[key]):
-            return self.metrics[key]
+        own = self.record.get(key) if self.record is not None else None
+        if _is_scalar(own):
+            return own
         for tree in self._config_trees:
             value = _select(tree, key)
             if _is_scalar(value):
@@ -94,9 +99,9 @@ class Run:
 
     @property
     def status(self) -> str:
-        if self.read_error is not None:
+        if self.record is None:
             return "unreadable"
-        return str(self.metrics.get("status", "missing status"))
+        return str(self.record.status)
 
     def number(self, key: str) -> float | None:
         """A finite numeric value of ``key`` or ``None``."""
@@ -120,19 +125,15 @@ def _load_yaml_quietly(path: Path) -> Mapping | None:
 
 
 def collect_runs(sweep_dir: str | os.PathLike) -> list[Run]:
-    """Every ``metrics.json`` below ``sweep_dir``, in path order. Unreadable files (a job killed
-    while writing) become runs with ``read_error`` set, so they show up as unfinished."""
+    """Every run record below ``sweep_dir``, in path order. Unreadable files (a job killed while
+    writing, or not a run record) become runs with ``read_error`` set, so they show up as unfinished."""
     sweep_dir = Path(sweep_dir)
     runs = []
-    for path in sorted(sweep_dir.rglob("metrics.json")):
+    for path in sorted(sweep_dir.rglob(METRICS_FILE)):
         label = path.parent.relative_to(sweep_dir).as_posix()
         try:
-            with path.open() as handle:
-                metrics = json.load(handle)
-            if not isinstance(metrics, dict):
-                raise ValueError("top level is not a JSON object")
-            runs.append(Run(path, metrics, label=label))
-        except (OSError, ValueError) as error:
-            runs.append(Run(path, {}, read_error=f"{type(error).__name__}: {error}", label=label))
+            runs.append(Run(path, RunRecord.read(path), label=label))
+        except (OSError, ValueError, TypeError, AttributeError) as error:  # TypeError etc.: not an object
+            runs.append(Run(path, None, read_error=f"{type(error).__name__}: {error}", label=label))
     return runs
 

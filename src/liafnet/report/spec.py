@@ -20,7 +20,6 @@ _DEFAULT_FIELDS = (
     {"key": "train_time_s", "name": "train time", "format": "seconds"},
 )
 _FORMATS = ("count", "seconds", "float")
-_PAPER_DIR = Path(__file__).resolve().parents[1] / "conf" / "paper"
 _AGGREGATIONS = ("mean", "sum")
 
 
@@ -331,7 +330,11 @@ def _reference(raw: Any, where: str) -> Reference:
 def _load_paper(paper: Any, paper_dir: str | os.PathLike | None, where: str) -> tuple[Mapping, str]:
     if isinstance(paper, Mapping):
         return paper, str(paper.get("title", "inline"))
-    paper_dir = Path(paper_dir) if paper_dir is not None else _PAPER_DIR
+    if paper_dir is None:
+        from liafnet.config import CONF_DIR  # the one conf location; imported only when needed
+
+        paper_dir = CONF_DIR / "paper"
+    paper_dir = Path(paper_dir)
     path = paper_dir / f"{paper}.yaml"
     if not path.is_file():
         raise TableSpecError(f"{where}.paper: {path} does not exist; create it (see docs/tables.md) "
