@@ -33,57 +33,32 @@ class MembraneRecord:
 
 def record_membrane(model, inputs, layer: str | None = None) -> MembraneRecord:
     """Run ``inputs`` (time-first, batch of 1 or more) through ``model`` in eval mode and record the
-    membrane potential of its first LIAF/LIF neuron layer (or the ``layer`` named).
+    membrane potential, spikes and output of its first LIAF/LIF neuron layer (or the ``layer``
+    named), for the first sample of the batch.
 
-    The neuron core keeps U inside its fused kernel, so the layer's synaptic input is captured with
-    a forward hook and the dynamics replayed with :func:`liafnet.neurons.neuron_step`; the replayed
-    output must equal the layer's real output, which guards against the two drifting apart."""
+    The record comes from the neuron layer itself (:func:`liafnet.layers.record_traces`: the one
+    per-step loop of :mod:`liafnet.neurons` run with recording on), so it is what the model
+    computes. Raises ``ValueError`` naming the available layers for an unknown ``layer`` or a model
+    without neuron layers."""
     import torch
 
-    from liafnet.layers import LIAFNeuron
-    from liafnet.neurons import neuron_step, spike
+    from liafnet.layers import neuron_layers, record_traces
 
-    neurons = {name: module for name, module in model.named_modules() if isinstance(module, LIAFNeuron)}
-    if not neurons:
-        raise ValueError(f"{type(model).__name__} has no LIAF/LIF neuron layer to record")
-    if layer is None:
-        layer = next(iter(neurons))
-    elif layer not in neurons:
-        raise ValueError(f"no LIAF neuron layer named {layer!r}; the model has {sorted(neurons)}")
-    neuron = neurons[layer]
-    captured = {}
-
-    def hook(module, args, output):
-        captured["x"], captured["norm"] = args[0], (args[1] if len(args) > 1 else None)
-        captured["y"] = output
-
-    handle = neuron.register_forward_hook(hook)
+    layers = neuron_layers(model)
+    if layer is None and layers:
+        layer = next(iter(layers))
     was_training = model.training
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), record_traces(model, None if layer is None else [layer]) as traces:
             model(*inputs) if isinstance(inputs, (tuple, list)) else model(inputs)
-            x, norm = captured["x"], captured["norm"]
-            alpha = neuron.alpha().to(x.dtype)
-            state, us, ys = None, [], []
-            for x_t in x:
-                u = x_t if state is None else x_t + state.v
-                if norm is not None:
-                    u = norm(u)
-                y, state = neuron_step(u, alpha, neuron.params)
-                us.append(u)
-                ys.append(y)
-            u, y = torch.stack(us), torch.stack(ys)
-            spikes = spike(u, neuron.params)
     finally:
-        handle.remove()
         model.train(was_training)
-    if not torch.allclose(y, captured["y"], atol=1e-5, rtol=1e-4):
-        raise RuntimeError(f"replaying layer {layer!r} does not reproduce its output; the neuron "
-                           "dynamics in liafnet.neurons changed and record_membrane must follow")
+    trace = traces[layer]
     first = lambda t: t[:, 0].reshape(t.shape[0], -1).cpu().numpy()  # noqa: E731
-    return MembraneRecord(layer, first(u), first(spikes), first(y), float(neuron.params.threshold),
-                           neuron.params.spiking, tuple(u.shape[2:]))
+    neuron = layers[layer]
+    return MembraneRecord(layer, first(trace.u), first(trace.s), first(trace.y), float(neuron.params.threshold),
+                          neuron.params.spiking, tuple(trace.u.shape[2:]))
 
 
 def plot_membrane_traces(record: MembraneRecord, path: str | Path, units: int = 4, title: str = "") -> Path:
