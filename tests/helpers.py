@@ -55,3 +55,23 @@ def gesture_spec(**extra) -> dict:
     }
     spec.update(extra)
     return spec
+
+
+def text_outside_figure(fig) -> list[str]:
+    """Texts of a matplotlib figure drawn (partly) outside its canvas: cut off in the PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer, box = canvas.get_renderer(), fig.bbox
+    # Tick labels are left out: matplotlib keeps labels of ticks beyond the view, which it never draws.
+    ticks = {id(label) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for minor in (False, True)
+             for label in axis.get_ticklabels(minor=minor)}
+    outside = []
+    for text in fig.findobj(Text):
+        if id(text) not in ticks and text.get_visible() and text.get_text().strip():
+            extent = text.get_window_extent(renderer)
+            if extent.x0 < box.x0 - 1 or extent.x1 > box.x1 + 1 or extent.y0 < box.y0 - 1 or extent.y1 > box.y1 + 1:
+                outside.append(text.get_text())
+    return outside

@@ -396,8 +396,11 @@ def test_table_sweep_end_to_end(tmp_path, data_dir):
     rows = md_rows((tmp_path / "tables" / "gesture.md").read_text())
     assert list(rows) == ["LIAF-Net", "Conv3D"]  # the grid of the command line, in the spec's order
     for name in rows:
-        assert rows[name]["runs"] == "1 ok" and float(rows[name]["ours"]) >= 0
+        assert rows[name]["runs"] == "1 ok" and float(rows[name]["ours (val-chosen)"]) >= 0
+        assert "authors' protocol" in rows[name]  # the second protocol has its labelled column
     assert rows["LIAF-Net"]["paper"] == "97.6" and rows["Conv3D"]["paper"] == PAPER_UNKNOWN
+    # The title states the T that ran (data.spec.time_steps=4), not the paper's 60.
+    assert (tmp_path / "tables" / "gesture.md").read_text().startswith("# DVS128 Gesture (T = 4): ")
     for png in ("gesture_acc_vs_params.png", "gesture_curves.png", "gesture_frames.png"):
         assert (tmp_path / "tables" / png).stat().st_size > 1000
 
@@ -428,7 +431,7 @@ def test_killed_cell_shows_in_the_table(tmp_path, data_dir):
     aggregate = cli(["-m", "liafnet.tables"], [*args, "--no-plots"])
     assert aggregate.returncode == 0, aggregate.stderr[-3000:]
     rows = md_rows((tmp_path / "tables" / "gesture.md").read_text())
-    assert rows["LIAF-Net"]["ours"] == "unfinished" and rows["LIAF-Net"]["runs"] == "1 unfinished"
+    assert rows["LIAF-Net"]["ours (val-chosen)"] == "unfinished" and rows["LIAF-Net"]["runs"] == "1 unfinished"
 
 
 def test_check_data_for_make_tables(tmp_path, capsys):

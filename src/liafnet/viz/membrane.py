@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from liafnet.viz.figure import colours, save_png
 
@@ -62,8 +63,17 @@ def record_membrane(model, inputs, layer: str | None = None) -> MembraneRecord:
 
 
 def plot_membrane_traces(record: MembraneRecord, path: str | Path, units: int = 4, title: str = "") -> Path:
+    """:func:`membrane_figure` written to ``path`` (PNG)."""
+    return save_png(membrane_figure(record, units, title), path)
+
+
+def membrane_figure(record: MembraneRecord, units: int = 4, title: str = "") -> Figure:
     """Membrane potential (with threshold and spikes) and output of ``units`` neurons: those that
-    fire now and then (integrate, fire, reset is visible), most variable first."""
+    fire now and then (integrate, fire, reset is visible), most variable first.
+
+    Top: ``U`` per unit, a triangle where it fired; the legend sits beside the axes, never on the
+    data. Bottom: for spiking layers a raster, one row per unit, so spikes at the same step stay
+    apart; for analog (LIAF) layers the output ``Y`` per unit."""
     u, spikes, y = record.u, record.spikes, record.y
     counts = spikes.sum(axis=0)
     sometimes = (counts >= 1) & (counts <= u.shape[0] / 2)
@@ -73,22 +83,30 @@ def plot_membrane_traces(record: MembraneRecord, path: str | Path, units: int = 
     fig = Figure(figsize=(8.0, 5.5))
     u_ax, y_ax = fig.subplots(2, 1, sharex=True)
     palette = colours([str(i) for i in chosen])
-    for unit in chosen:
+    for row, unit in enumerate(chosen):
         colour = palette[str(unit)]
         u_ax.plot(steps, u[:, unit], color=colour, marker=".", label=record.unit_name(int(unit)))
         fired = spikes[:, unit] > 0
         u_ax.plot(steps[fired], u[fired, unit], linestyle="none", marker="^", markersize=8,
                   markerfacecolor="none", color=colour)
-        y_ax.step(steps, y[:, unit], where="mid", color=colour)
+        if record.spiking:
+            y_ax.vlines(steps[fired], row - 0.35, row + 0.35, color=colour, linewidth=2)
+        else:
+            y_ax.step(steps, y[:, unit], where="mid", color=colour, marker=".", markersize=4)
     u_ax.axhline(record.threshold, color="0.3", linestyle="--", linewidth=1,
                  label=f"threshold {record.threshold:g}")
     u_ax.set_ylabel("membrane potential U")
     u_ax.set_title(f"{title or record.name}: membrane (triangles: fired, then reset)", fontsize=10)
-    u_ax.legend(fontsize=8, ncol=2)
+    u_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     u_ax.grid(True, alpha=0.3)
-    y_ax.set_ylabel("output Y (spike)" if record.spiking else "output Y (analog)")
+    if record.spiking:
+        y_ax.set_yticks(range(len(chosen)), [record.unit_name(int(unit)) for unit in chosen], fontsize=7)
+        y_ax.set_ylim(len(chosen) - 0.5, -0.5)  # first unit on top, as in the legend
+        y_ax.set_ylabel("spikes S (one row per unit)")
+    else:
+        y_ax.set_ylabel("output Y (analog)")
     y_ax.set_xlabel("time step t")
+    y_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     y_ax.grid(True, alpha=0.3)
     fig.set_layout_engine("constrained")
-    return save_png(fig, path)
-
+    return fig
