@@ -462,7 +462,8 @@ def test_both_protocols_labelled_and_missing_ones_not_invented(tmp_path):
     write_run(root, "c", model="liaf", seed=2, **{"test/acc": 0.94})  # older run: no authors' metric
     write_run(root, "d", model="lif", seed=0, **{"test/acc": 0.80})
     spec = gesture_spec(protocols=PROTOCOLS, paper_protocol="test/acc_authors",
-                        recipe="authors' Gesture recipe (Adam lr 1e-2, batch 32); source: example_gesture_scnn.py")
+                        recipe="Recipe: authors' Gesture recipe (Adam lr 1e-2,\n  batch 32); source: example_gesture_scnn.py",
+                        fields=[{"key": "test/acc_authors", "name": "authors' (%)", "format": "percent"}])
     table, paths = build_table(spec, root, tmp_path / "out", plots=False)
     text = paths["md"].read_text()
     rows = md_rows(text)
@@ -471,12 +472,13 @@ def test_both_protocols_labelled_and_missing_ones_not_invented(tmp_path):
     assert rows["LIF-SNN"]["authors' protocol"] == PAPER_UNKNOWN
     assert rows["Conv3D"]["authors' protocol"] == PAPER_UNKNOWN
     assert rows["LIAF-Net"]["authors' protocol − paper"] == "-1.6"  # 96.0 - 97.6, like with like
-    assert text.splitlines()[2] == ("Training recipe: authors' Gesture recipe (Adam lr 1e-2, batch 32); "
-                                    "source: example_gesture_scnn.py")
+    assert text.splitlines()[2] == ("Recipe: authors' Gesture recipe (Adam lr 1e-2, batch 32); "
+                                    "source: example_gesture_scnn.py")  # as written, on one line
+    assert rows["LIF-SNN"]["authors' (%)"] == "" and rows["LIAF-Net"]["authors' (%)"] == "96.0"  # percent field
     assert "authors' protocol: test/acc_authors × 100 (best test accuracy during training)" in text
     assert "ours (val-chosen): test/acc × 100 (checkpoint chosen on validation)" in text
     tex = paths["tex"].read_text()
-    assert "% Training recipe: authors' Gesture recipe" in tex and "authors' protocol" in tex
+    assert "% Recipe: authors' Gesture recipe" in tex and "authors' protocol" in tex
     liaf = next(csv.DictReader(io.StringIO(paths["csv"].read_text())))
     assert float(liaf["test/acc_authors_mean"]) == pytest.approx(96.0) and liaf["test/acc_authors_n"] == "2"
     assert float(liaf["diff"]) == pytest.approx(-1.6)

@@ -72,6 +72,8 @@ def _format_field(value: float | None, spec: FieldSpec) -> Text:
         return Text.plain(format_count(value))
     if spec.format == "seconds":
         return Text.plain(format_seconds(value))
+    if spec.format == "percent":
+        return Text.plain(f"{100 * value:.1f}")
     return Text.plain(f"{value:.3g}")
 
 
@@ -300,7 +302,7 @@ def render_markdown(table: Table) -> str:
     headers, body, summary = _grid_rows(table)
     text = f"# {table.title}\n\n"
     if table.spec.recipe:
-        text += f"Training recipe: {table.spec.recipe}\n\n"
+        text += f"{table.spec.recipe}\n\n"
     text += tabulate([[c.md for c in row] for row in body + summary], headers=[h.md for h in headers],
                      tablefmt="github", disable_numparse=True)
     text += "\n\n" + "\n".join(f"- {line}" for line in _notes(table)) + "\n"
@@ -314,7 +316,7 @@ def render_latex(table: Table) -> str:
     if summary:  # a rule between the rows and the summary lines (tabular: begin, rule, header, rule)
         lines = tabular.splitlines()
         tabular = "\n".join(lines[:4 + len(body)] + [r"\hline"] + lines[4 + len(body):])
-    recipe = [f"Training recipe: {table.spec.recipe}"] if table.spec.recipe else []
+    recipe = [table.spec.recipe] if table.spec.recipe else []
     comments = "".join(f"% {line}\n" for line in [table.title, *recipe, *_notes(table)])
     return comments + tabular + "\n"
 

@@ -19,7 +19,7 @@ _DEFAULT_FIELDS = (
     {"key": "acs", "name": "ACs", "format": "count"},
     {"key": "train_time_s", "name": "train time", "format": "seconds"},
 )
-_FORMATS = ("count", "seconds", "float")
+_FORMATS = ("count", "seconds", "float", "percent")  # percent: a fraction shown x 100, one decimal
 _AGGREGATIONS = ("mean", "sum")
 
 
@@ -110,7 +110,7 @@ class TableSpec:
     # Every protocol shown, the primary (``metric``) first; the paper's numbers follow ``paper_protocol``.
     protocols: tuple[Protocol, ...] = ()
     paper_protocol: str = ""
-    recipe: str | None = None  # one line under the title: which training recipe ran, and its source
+    recipe: str | None = None  # one line under the title, as written: which training recipe ran, and its source
 
     def __post_init__(self) -> None:
         if not self.protocols:
@@ -203,7 +203,7 @@ class TableSpec:
             metric=protocols[0].metric,
             protocols=protocols,
             paper_protocol=paper_protocol,
-            recipe=recipe,
+            recipe=None if recipe is None else " ".join(recipe.split()),  # YAML folds lines; one line
             scale=float(spec.get("scale", 100.0)),
             digits=int(spec.get("digits", 1)),
             rows=rows,
