@@ -66,14 +66,23 @@ def _energy(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected OP=PJ, e.g. mac=4.6, got {text!r}") from None
 
 
+RATE_PREFIX = "val/rate/"  # firing-rate telemetry's keys in a run's metrics (liafnet.telemetry)
+
+
 def _rates(path: str) -> dict[str, float]:
+    """A JSON object ``{layer: rate}``, or a run's metrics.json, whose ``val/rate/<layer>`` entries
+    (the firing-rate telemetry of the last validation epoch) are taken."""
     try:
         rates = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
         raise argparse.ArgumentTypeError(f"--rates {path}: cannot read a JSON object ({error})") from None
     if not isinstance(rates, dict):
         raise argparse.ArgumentTypeError(f"--rates {path}: expected a JSON object {{layer: rate}}")
-    return rates
+    measured = {key.removeprefix(RATE_PREFIX): value for key, value in rates.items() if key.startswith(RATE_PREFIX)}
+    if "model" in rates and not measured:
+        raise argparse.ArgumentTypeError(f"--rates {path}: a run record without {RATE_PREFIX}<layer> entries "
+                                         "(was the run trained with firing-rate telemetry?)")
+    return measured or rates
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,8 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--table", type=Path, help="write OUT.md and OUT.csv for every model x event dataset")
     parser.add_argument("--spike-rate", type=float, default=DEFAULT_SPIKE_RATE,
                         help="assumed firing rate of spike-driven inputs without a measured one (default %(default)s)")
-    parser.add_argument("--rates", type=_rates, help="JSON file {neuron layer name or 'input': firing rate}: "
-                                                     "measured rates that replace --spike-rate for those layers")
+    parser.add_argument("--rates", type=_rates, help="measured firing rates that replace --spike-rate for those "
+                                                     "layers: a JSON file {neuron layer or 'input': rate}, or a "
+                                                     "run's metrics.json with val/rate/<layer> entries")
     parser.add_argument("--energy", type=_energy, action="append", default=[], metavar="OP=PJ",
                         help=f"energy per operation in pJ, repeatable; defaults {defaults} ({ENERGY_SOURCE})")
     args = parser.parse_intermixed_args(argv)

@@ -249,14 +249,20 @@ def energy_per_op(overrides: Mapping[str, float] | None = None) -> dict[str, flo
 
 
 def _check_rates(model: nn.Module, rates: Mapping[str, float]) -> dict[str, float]:
+    """``rates`` keyed by neuron module name (``convs.0.neuron``); the owning layer's name as the
+    firing-rate telemetry writes it (``convs.0``, :mod:`liafnet.telemetry`) is accepted too."""
     names = [name for name, module in model.named_modules() if isinstance(module, NEURONS)]
+    aliases = {name.removesuffix(".neuron"): name for name in names}
+    checked = {}
     for key, value in rates.items():
-        if key != INPUT_RATE_KEY and key not in names:
+        name = key if key == INPUT_RATE_KEY or key in names else aliases.get(key)
+        if name is None:
             raise ValueError(f"rates: {key!r} is not a neuron layer of {type(model).__name__}; keys are "
                              f"{INPUT_RATE_KEY!r} or one of {names}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             raise ValueError(f"rates[{key!r}] = {value!r}: a firing rate must be a number in [0, 1]")
-    return {key: float(value) for key, value in rates.items()}
+        checked[name] = float(value)
+    return checked
 
 
 def profile_model(model: nn.Module, spec: DataSpec, inputs=None, spike_rate: float = DEFAULT_SPIKE_RATE,
