@@ -434,16 +434,6 @@ def test_killed_cell_shows_in_the_table(tmp_path, data_dir):
     assert rows["LIAF-Net"]["ours (val-chosen)"] == "unfinished" and rows["LIAF-Net"]["runs"] == "1 unfinished"
 
 
-def test_check_data_for_make_tables(tmp_path, capsys):
-    """``make tables`` runs only the tables whose data root exists and is not empty."""
-    args = ["table=gesture", f"paths.data_dir={tmp_path}", "--check-data"]
-    assert tables_cli.main(args) == 1
-    assert f"not found at {tmp_path}/DvsGesture" in capsys.readouterr().out
-    (tmp_path / "DvsGesture").mkdir()
-    (tmp_path / "DvsGesture" / "trials_to_test.txt").write_text("user24_led.aedat\n")
-    assert tables_cli.main(args) == 0
-
-
 # ----------------------------------------------------------------------------- protocols, recipe, title
 
 PROTOCOLS = [

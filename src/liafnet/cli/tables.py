@@ -46,8 +46,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sweep-dir", help="read runs here instead of the config's hydra.sweep.dir")
     parser.add_argument("--out", help="write here instead of <paths.output_dir>/tables")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
-    parser.add_argument("--check-data", action="store_true",
-                        help="only check that data.root exists; exit 1 if not (used by `make tables`)")
     args = parser.parse_intermixed_args(argv)
     if not any(o.split("=", 1)[0].lstrip("+") == "table" for o in args.overrides):
         parser.error("name the table: python -m liafnet.tables table=<name> (see conf/table/)")
@@ -56,11 +54,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # As one job of the sweep composed it; no job runs here, so paths.run_dir gets a placeholder.
     cfg = config.compose(["paths.run_dir=.", *args.overrides], hydra_config=True)
-    if args.check_data:
-        root = OmegaConf.select(cfg, "data.root")
-        present = root is not None and Path(root).is_dir() and any(Path(root).iterdir())
-        print(f"{cfg.data.name}: data {'found' if present else 'not found'} at {root}")
-        return 0 if present else 1
     if OmegaConf.select(cfg, "table_spec") is None:
         print(f"config has no table_spec; is {args.overrides} selecting a conf/table file?", file=sys.stderr)
         return 2
