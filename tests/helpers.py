@@ -1,12 +1,15 @@
-"""Paths and subprocess settings shared by the tests."""
+"""Paths, subprocess settings and the neuron option grid shared by the tests."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from liafnet.neurons import SELU, Gaussian, LeakyReLU, NeuronParams, Rectangle, ReLU
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -20,13 +23,14 @@ def subprocess_env(**extra) -> dict:
     return env
 
 
-def run_cli(module_or_script: list[str], args: list[str], timeout: int = 600, **kwargs):
-    """Run ``python <module_or_script> <args>`` in the repo root with :func:`subprocess_env`."""
+def cli(module_or_script: list[str], args: list[str], timeout: int = 600, **kwargs):
+    """Run ``python <module_or_script> <args>`` from the repo root; returns the CompletedProcess."""
     return subprocess.run([sys.executable, *module_or_script, *args], cwd=REPO, env=subprocess_env(),
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
-# ---------------------------------------------------------------------- hand-made sweeps (tables, viz)
+# ---- hand-made sweeps for the report tests
+
 MODELS = ["liaf", "lif", "lstm", "gru", "convlstm", "conv3d"]
 NAMES = {"liaf": "LIAF-Net", "lif": "LIF-SNN", "lstm": "LSTM", "gru": "GRU", "convlstm": "ConvLSTM",
          "conv3d": "Conv3D"}
@@ -56,18 +60,53 @@ def gesture_spec(**extra) -> dict:
     return spec
 
 
-def md_rows(text: str) -> dict[str, list[str]]:
-    """Markdown table body keyed by the first cell."""
-    lines = [line for line in text.splitlines() if line.startswith("|")]
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
-    rows = {}
-    for line in lines[2:]:
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        rows[cells[0]] = dict(zip(header, cells))
-    return rows
+def text_outside_figure(fig) -> list[str]:
+    """Texts of a matplotlib figure drawn (partly) outside its canvas: cut off in the PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer, box = canvas.get_renderer(), fig.bbox
+    # Tick labels are left out: matplotlib keeps labels of ticks beyond the view, which it never draws.
+    ticks = {id(label) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for minor in (False, True)
+             for label in axis.get_ticklabels(minor=minor)}
+    outside = []
+    for text in fig.findobj(Text):
+        if id(text) not in ticks and text.get_visible() and text.get_text().strip():
+            extent = text.get_window_extent(renderer)
+            if extent.x0 < box.x0 - 1 or extent.x1 > box.x1 + 1 or extent.y0 < box.y0 - 1 or extent.y1 > box.y1 + 1:
+                outside.append(text.get_text())
+    return outside
 
 
-# ---------------------------------------------------------------------- bAbI
+# The neuron option grid on which each fast path is compared with the per-step reference
+# (tests/test_neurons.py: the torch path; tests/test_triton_liaf.py: the Triton kernel).
+ACTS = {"selu": SELU(), "relu": ReLU(), "leaky_relu": LeakyReLU(0.2)}
+SURROGATES = {"rect": Rectangle(), "rect_narrow": Rectangle(centre=0.3, half_width=0.2, height=2.0),
+              "gauss": Gaussian()}
+# Analog (LIAF) options: output mode x activation x clamp x fire test x reset x reset gradient x beta.
+ANALOG_GRID = list(itertools.product(("ntr", "tr"), ACTS, (False, True), (False, True), ("hard", "soft"),
+                                     (True, False), (0.0, 0.05)))
+# Spiking (LIF) options and the decay variants: surrogate x reset x reset gradient x v_reset x decay form.
+SPIKE_GRID = list(itertools.product(SURROGATES, ("hard", "soft"), (True, False), (0.0, 0.1),
+                                    ("layer", "channel", "fixed")))
+
+
+def analog_params(output, act, clamp, fire_ge, reset, detach, beta) -> NeuronParams:
+    """The NeuronParams of one ANALOG_GRID case."""
+    return NeuronParams(output=output, act=ACTS[act], clamp=clamp, fire_ge=fire_ge, reset=reset,
+                        detach_reset=detach, beta=beta, v_reset=0.0 if reset == "soft" else -0.1,
+                        surrogate=Gaussian() if detach else Rectangle())
+
+
+def spike_params(surrogate, reset, detach, v_reset) -> NeuronParams:
+    """The NeuronParams of one SPIKE_GRID case (its decay form is the caller's)."""
+    return NeuronParams(output="spike", surrogate=SURROGATES[surrogate], reset=reset, detach_reset=detach,
+                        v_reset=v_reset, threshold=0.4)
+
+
+# ---- bAbI
 # Three stories in the bAbI file format (ids restart at 1 for a new story).
 SAMPLE = (
     "1 Mary moved to the bathroom.\n"

@@ -13,9 +13,10 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
+from liafnet.config import sweep_grid
 from liafnet.cli.train import train
 from liafnet.config import CONF_DIR
-from liafnet.tables import PAPER_UNKNOWN, TableSpec, build_table, sweep_grid
+from liafnet.report import PAPER_UNKNOWN, TableSpec, build_table
 from tests.helpers import REPO, SAMPLE
 
 TINY = ("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "logger=csv", "trainer.accelerator=cpu")

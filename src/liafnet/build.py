@@ -32,7 +32,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from liafnet.checkpoint import CONFIG_KEY, model_options_of as _options_of_model_node, model_state, read_checkpoint
+from liafnet.checkpoint import CONFIG_KEY, model_state, read_checkpoint, spec_of_checkpoint
+from liafnet.checkpoint import model_options_of as _options_of_model_node
 from liafnet.config import data_kind, to_plain
 from liafnet.data.spec import DataSpec
 
@@ -73,17 +74,20 @@ def model_options_of(cfg: DictConfig) -> dict[str, Any]:
 
 
 def build_model_from_config(cfg: DictConfig, spec: DataSpec, compile: bool | None = None) -> nn.Module:
-    """The ``cfg.model.family`` network for ``spec``; ``torch.compile`` d when ``compile`` (default:
-    ``cfg.trainer.compile``) is true. Raises ``ValueError`` naming ``model.<key>`` for a bad option."""
+    """The ``cfg.model.family`` network for ``spec``; ``torch.compile`` d (backend
+    ``cfg.trainer.compile_backend``) when ``compile`` (default: ``cfg.trainer.compile``) is true.
+    Raises ``ValueError`` naming ``model.<key>`` for a bad option."""
     from liafnet.models import build_model
 
     model = build_model(cfg.model.family, spec, **model_options_of(cfg))
     if compile is None:
         compile = bool(OmegaConf.select(cfg, "trainer.compile", default=False))
     if compile:
-        # Static shapes: one graph per input shape (the last, smaller batch compiles once more).
-        # With dynamic shapes torch 2.13's inductor fails on the fused neuron's shape guards.
-        model = torch.compile(model, dynamic=False)
+        # In place (nn.Module.compile): the module and its state_dict keys stay the same, so
+        # checkpoints of compiled runs load anywhere. Static shapes: one graph per input shape (the
+        # last, smaller batch compiles once more); with dynamic shapes torch 2.13's inductor fails on
+        # the fused neuron's shape guards.
+        model.compile(dynamic=False, backend=OmegaConf.select(cfg, "trainer.compile_backend", default="inductor"))
     return model
 
 
@@ -176,9 +180,10 @@ def build_callbacks(cfg: DictConfig, run_dir: str | os.PathLike) -> tuple[Any, l
 
 
 def build_trainer(cfg: DictConfig, loggers: list | bool, callbacks: list):
-    """``lightning.pytorch.Trainer`` from ``cfg.trainer`` (minus liafnet's own ``compile`` key)."""
+    """``lightning.pytorch.Trainer`` from ``cfg.trainer`` (minus liafnet's own ``compile*`` keys)."""
     node = OmegaConf.to_container(cfg.trainer, resolve=True)
-    node.pop("compile", None)
+    for key in ("compile", "compile_backend"):
+        node.pop(key, None)
     return instantiate(node, logger=loggers, callbacks=callbacks)
 
 
@@ -236,9 +241,18 @@ def run_config_of(checkpoint: dict, data_overrides: DictConfig | dict | None = N
     return from_plain(tree)
 
 
+def spec_from_checkpoint(checkpoint: dict) -> DataSpec | None:
+    """The :class:`DataSpec` the checkpoint's model was built for; ``None`` when an older checkpoint
+    does not record it."""
+    try:
+        return spec_of_checkpoint(checkpoint)
+    except ValueError:
+        return None
+
+
 __all__ = [
     "build_callbacks", "build_datamodule", "build_loggers", "build_model_from_config",
     "build_optimizer_factories", "build_task", "build_trainer", "close_loggers", "data_kind",
     "find_last_checkpoint", "load_checkpoint", "model_options_of", "model_state", "resolve_checkpoint",
-    "run_config_of", "spec_of", "wandb_mode",
+    "run_config_of", "spec_from_checkpoint", "spec_of", "wandb_mode",
 ]

@@ -106,6 +106,7 @@ class TrainerOptions(Options):
 
     max_epochs: Optional[int] = option(None, ge=1)
     compile: bool = option(False, doc="torch.compile the model (liafnet.build.build_model_from_config)")
+    compile_backend: str = option("inductor", doc="torch.compile backend: inductor (default) | aot_eager | ...")
 
 
 @dataclass
