@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import liafnet.layers
-from liafnet.cli import train
+from liafnet.cli.train import train
 from liafnet.data.spec import DataSpec
 from liafnet.models import build_model
 
@@ -107,7 +107,7 @@ def test_bf16_mixed_precision_trains_through_the_training_path(make_cfg, monkeyp
                    "trainer.enable_progress_bar=false", "trainer.limit_train_batches=2",
                    "trainer.limit_val_batches=1", "trainer.limit_test_batches=1")
     metrics = train(cfg)
-    assert metrics["status"] == "ok"
+    assert metrics.status == "ok"
     assert torch.bfloat16 in seen
     run = Path(cfg.paths.run_dir)
     assert json.loads((run / "metrics.json").read_text())["test/acc"] is not None
