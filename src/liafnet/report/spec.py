@@ -85,7 +85,7 @@ class Protocol:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A validated ``table_spec``. ``title`` may name run keys in braces, e.g. ``(T = {data.spec.time_steps})``:
+    """A validated ``table_spec``. ``title`` may name run keys in braces, e.g. ``(T = {data.time_steps})``:
     the rendered title shows the values the runs recorded (:attr:`Table.title`), so it states what ran."""
 
     name: str
