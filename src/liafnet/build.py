@@ -32,14 +32,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from liafnet.checkpoint import CONFIG_KEY, model_options_of as _options_of_model_node, model_state, read_checkpoint
 from liafnet.config import data_kind, to_plain
 from liafnet.data.spec import DataSpec
 
 log = logging.getLogger("liafnet")
 
-MODEL_KEYS_NOT_OPTIONS = ("family", "readout")
-CHECKPOINT_CONFIG_KEY = "liafnet_config"
-CHECKPOINT_SPEC_KEY = "liafnet_spec"
 
 
 def instantiate(node, **kwargs):
@@ -71,10 +69,7 @@ def spec_of(datamodule) -> DataSpec:
 
 def model_options_of(cfg: DictConfig) -> dict[str, Any]:
     """The ``model`` node as the flat keyword options of :func:`liafnet.models.build_model`."""
-    options = to_plain(cfg.model)
-    for key in MODEL_KEYS_NOT_OPTIONS:
-        options.pop(key, None)
-    return options
+    return _options_of_model_node(to_plain(cfg.model))
 
 
 def build_model_from_config(cfg: DictConfig, spec: DataSpec, compile: bool | None = None) -> nn.Module:
@@ -221,16 +216,9 @@ def resolve_checkpoint(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> 
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a liafnet checkpoint with ``torch.load(..., weights_only=True)`` (tensors and plain
-    containers only: nothing in the file is executed or instantiated). Raises ``FileNotFoundError``
-    for a missing file and ``ValueError`` for a file that liafnet train did not write."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if CHECKPOINT_CONFIG_KEY not in checkpoint:
-        raise ValueError(f"{path} was not written by liafnet train (no stored config)")
-    return checkpoint
+    """:func:`liafnet.checkpoint.read_checkpoint`: the file as plain containers
+    (``weights_only=True``); ``FileNotFoundError``/``ValueError`` for a missing or foreign file."""
+    return read_checkpoint(path)
 
 
 def run_config_of(checkpoint: dict, data_overrides: DictConfig | dict | None = None) -> DictConfig:
@@ -239,28 +227,16 @@ def run_config_of(checkpoint: dict, data_overrides: DictConfig | dict | None = N
     ``data_overrides`` (e.g. ``{"root": ...}``) merged into ``data``."""
     from liafnet.config import from_plain
 
-    tree = dict(checkpoint[CHECKPOINT_CONFIG_KEY])
+    tree = dict(checkpoint[CONFIG_KEY])
     if data_overrides:
         data = OmegaConf.merge(OmegaConf.create(tree["data"]), OmegaConf.create(to_plain(data_overrides)))
         tree["data"] = OmegaConf.to_container(data)
     return from_plain(tree)
 
 
-def spec_from_checkpoint(checkpoint: dict) -> DataSpec | None:
-    """The :class:`DataSpec` stored in ``checkpoint`` (``None`` for checkpoints written before it was
-    stored)."""
-    spec = checkpoint.get(CHECKPOINT_SPEC_KEY)
-    return DataSpec(**spec) if spec else None
-
-
-def model_state(checkpoint: dict) -> dict[str, torch.Tensor]:
-    """The model's own ``state_dict`` from a task checkpoint (keys without the ``model.`` prefix)."""
-    return {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
-
-
 __all__ = [
     "build_callbacks", "build_datamodule", "build_loggers", "build_model_from_config",
     "build_optimizer_factories", "build_task", "build_trainer", "close_loggers", "data_kind",
     "find_last_checkpoint", "load_checkpoint", "model_options_of", "model_state", "resolve_checkpoint",
-    "run_config_of", "spec_from_checkpoint", "spec_of", "wandb_mode",
+    "run_config_of", "spec_of", "wandb_mode",
 ]
