@@ -1,0 +1,103 @@
+"""NIR export (liafnet-export): a trained LIF-SNN checkpoint -> .nir file -> read back with ``nir`` ->
+simulated by an independent interpreter (tests/helpers.simulate_nir) -> the same spikes as liafnet."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+nir = pytest.importorskip("nir", reason="NIR export needs the optional nir package (pip install 'liafnet[nir]')")
+
+import liafnet  # noqa: E402
+from liafnet.cli.train import train  # noqa: E402
+from liafnet.data.spec import DataSpec  # noqa: E402
+from liafnet.export_nir import NIRExportError, to_nir  # noqa: E402
+from liafnet.layers import record_traces  # noqa: E402
+from liafnet.task import readout  # noqa: E402
+from tests.helpers import REPO, simulate_nir, subprocess_env  # noqa: E402
+
+TINY = ("trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none",
+        "trainer.accelerator=cpu", "data.time_steps=8")
+SPEC = DataSpec("events", 6, "synthetic", 8, 2, 16, 16)
+
+
+def export(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "liafnet.cli.export", *arguments], cwd=REPO,
+                          env=subprocess_env(), capture_output=True, text=True, timeout=300)
+
+
+def test_exported_lif_snn_matches_liafnet_spike_for_spike(make_cfg, tmp_path):
+    """Trained with batch norm (conv BN and dense feature BN, folded on export), per-channel decay,
+    a non-zero reset potential and a readout over time; every neuron layer's spikes, the output and
+    the readout of the NIR graph equal liafnet's own."""
+    cfg = make_cfg(*TINY, "model=lif", "model.dense_norm=feature", "model.decay_per=channel",
+                   "model.v_reset=-0.1", "model.threshold=0.4")
+    ckpt = train(cfg).test_ckpt
+    out = tmp_path / "lif.nir"
+    result = export(f"ckpt_path={ckpt}", f"out={out}", "dt=0.001")
+    assert result.returncode == 0, result.stderr
+    assert str(out) in result.stdout
+
+    graph = nir.read(out)
+    assert float(graph.metadata["dt"]) == 0.001 and graph.metadata["readout"] == "mean"
+    kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
+    assert kinds["convs.0.conv"] == "Conv2d" and kinds["convs.0.neuron"] == "LIF"
+    assert kinds["convs.0.pool"] == "AvgPool2d" and kinds["flatten"] == "Flatten"
+    assert kinds["dense.1.linear"] == "Affine" and kinds["dense.1.neuron"] == "LIF"
+    assert not any("norm" in name for name in kinds)  # BN folded, no node of its own
+
+    model = liafnet.load_model(ckpt)
+    x = (torch.rand(8, 16, 2, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    with torch.no_grad():
+        logits = model(x)  # the fused kernel, as in training and eval
+        with record_traces(model) as traces:
+            model(x)
+    simulated = simulate_nir(graph, x)
+    for name, trace in traces.items():
+        spikes = simulated[name]
+        assert torch.equal(spikes, trace.s.double()), f"{name}: {int((spikes != trace.s).sum())} spikes differ"
+        assert 0 < spikes.mean() < 1, f"{name} is silent or saturated; the comparison would prove little"
+    assert torch.equal(simulated["output"], logits.double())
+    assert torch.equal(readout(simulated["output"], "mean"), readout(logits, "mean").double())
+
+
+def test_default_out_is_next_to_the_checkpoint_and_liaf_is_refused(make_cfg, tmp_path):
+    lif = train(make_cfg(*TINY, "model=lif", "model.dense_norm=none", run_dir=tmp_path / "lif")).test_ckpt
+    assert export(f"ckpt_path={lif}").returncode == 0
+    assert nir.read(Path(lif).with_suffix(".nir")).nodes["dense.0.neuron"].tau.shape == (64,)
+
+    liaf = train(make_cfg(*TINY, "model=liaf", "data.time_steps=4", run_dir=tmp_path / "liaf")).test_ckpt
+    result = export(f"ckpt_path={liaf}", f"out={tmp_path / 'liaf.nir'}")
+    assert result.returncode == 2 and not (tmp_path / "liaf.nir").exists()
+    assert "model.family=liaf cannot be exported to NIR" in result.stderr and "analog fire" in result.stderr
+
+
+def test_bad_arguments_name_what_to_pass(tmp_path):
+    result = export("ckpt=x.ckpt")
+    assert result.returncode == 2 and "unknown argument 'ckpt=x.ckpt'" in result.stderr
+    result = export(f"ckpt_path={tmp_path / 'missing.ckpt'}")
+    assert result.returncode == 2 and "no such checkpoint file" in result.stderr
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"family": "liaf"}, "model.family=liaf cannot be exported"),
+    ({"fire": "ge"}, "model.fire=ge"),
+    ({"reset": "soft"}, "model.reset=soft"),
+    ({"beta": 0.1}, "model.beta=0.1"),
+    ({"norm": "membrane"}, "model.norm=membrane"),
+    ({}, "model.dense_norm=time"),  # the default: a per-step BatchNorm1d(T)
+    ({"pool_type": "max"}, "model.pool_type=max"),
+    ({"sum_frames": True}, "model.sum_frames=true"),
+    ({"decay": "fixed", "decay_alpha": 1.0}, "decay alpha must be in \\[0, 1\\)"),
+])
+def test_options_without_an_nir_form_are_refused_by_name(options, message):
+    options = {"dense_norm": "feature", **options} if options else {}
+    family = options.pop("family", "lif")
+    model = liafnet.build_model(family, SPEC, **options).eval()
+    with pytest.raises(NIRExportError, match=message):
+        to_nir(model, SPEC)
