@@ -31,12 +31,23 @@ def export(*arguments: str) -> subprocess.CompletedProcess:
                           env=subprocess_env(), capture_output=True, text=True, timeout=300)
 
 
-def test_exported_lif_snn_matches_liafnet_spike_for_spike(make_cfg, tmp_path):
-    """Trained with batch norm (conv BN and dense feature BN, folded on export), per-channel decay,
-    a non-zero reset potential and a readout over time; every neuron layer's spikes, the output and
-    the readout of the NIR graph equal liafnet's own."""
-    cfg = make_cfg(*TINY, "model=lif", "model.dense_norm=feature", "model.decay_per=channel",
-                   "model.v_reset=-0.1", "model.threshold=0.4")
+ROUND_TRIPS = {
+    # conv BN and dense feature BN folded into the weights; per-channel decay; reset potential != 0
+    "synaptic_bn": ("model.dense_norm=feature", "model.decay_per=channel", "model.v_reset=-0.1",
+                    "model.threshold=0.4"),
+    # BN on the membrane (its scale times alpha is the graph's decay, so a fixed alpha 0.3 keeps that
+    # below 1), pooling before the neuron, a linear classifier, the last step as readout
+    "membrane_bn": ("model.norm=membrane", "model.decay=fixed", "model.decay_alpha=0.3",
+                    "model.pool_order=before", "model.classifier=linear", "model.readout=last"),
+}
+
+
+@pytest.mark.parametrize("name", list(ROUND_TRIPS))
+def test_exported_lif_snn_matches_liafnet_spike_for_spike(name, make_cfg, tmp_path):
+    """A trained checkpoint -> liafnet-export -> nir.read -> simulate_nir: every neuron layer's spikes
+    equal liafnet's own (the fused kernel for the output, the recorded loop for hidden layers), and so
+    do the output and its readout over time (linear classifier: logits to float32 rounding)."""
+    cfg = make_cfg(*TINY, "model=lif", *ROUND_TRIPS[name])
     ckpt = train(cfg).test_ckpt
     out = tmp_path / "lif.nir"
     result = export(f"ckpt_path={ckpt}", f"out={out}", "dt=0.001")
@@ -44,26 +55,31 @@ def test_exported_lif_snn_matches_liafnet_spike_for_spike(make_cfg, tmp_path):
     assert str(out) in result.stdout
 
     graph = nir.read(out)
-    assert float(graph.metadata["dt"]) == 0.001 and graph.metadata["readout"] == "mean"
+    mode = cfg.model.readout
+    assert float(graph.metadata["dt"]) == 0.001 and graph.metadata["readout"] == mode
     kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
     assert kinds["convs.0.conv"] == "Conv2d" and kinds["convs.0.neuron"] == "LIF"
     assert kinds["convs.0.pool"] == "AvgPool2d" and kinds["flatten"] == "Flatten"
-    assert kinds["dense.1.linear"] == "Affine" and kinds["dense.1.neuron"] == "LIF"
+    assert kinds["dense.0.linear"] == "Affine" and kinds["dense.0.neuron"] == "LIF"
     assert not any("norm" in name for name in kinds)  # BN folded, no node of its own
 
     model = liafnet.load_model(ckpt)
     x = (torch.rand(8, 16, 2, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.3).float()
     with torch.no_grad():
-        logits = model(x)  # the fused kernel, as in training and eval
+        logits = model(x)  # the model's own forward, as in training and eval
         with record_traces(model) as traces:
             model(x)
     simulated = simulate_nir(graph, x)
-    for name, trace in traces.items():
-        spikes = simulated[name]
-        assert torch.equal(spikes, trace.s.double()), f"{name}: {int((spikes != trace.s).sum())} spikes differ"
-        assert 0 < spikes.mean() < 1, f"{name} is silent or saturated; the comparison would prove little"
-    assert torch.equal(simulated["output"], logits.double())
-    assert torch.equal(readout(simulated["output"], "mean"), readout(logits, "mean").double())
+    for layer, trace in traces.items():
+        spikes = simulated[layer]
+        assert torch.equal(spikes, trace.s.double()), f"{layer}: {int((spikes != trace.s).sum())} spikes differ"
+        assert 0 < spikes.mean() < 1, f"{layer} is silent or saturated; the comparison would prove little"
+    if cfg.model.classifier == "neuron":
+        assert torch.equal(simulated["output"], logits.double())
+        assert torch.equal(readout(simulated["output"], mode), readout(logits, mode).double())
+    else:
+        torch.testing.assert_close(simulated["output"].float(), logits, rtol=1e-5, atol=1e-5)
+        assert torch.equal(readout(simulated["output"], mode).argmax(-1), readout(logits, mode).argmax(-1))
 
 
 def test_default_out_is_next_to_the_checkpoint_and_liaf_is_refused(make_cfg, tmp_path):
@@ -89,7 +105,6 @@ def test_bad_arguments_name_what_to_pass(tmp_path):
     ({"fire": "ge"}, "model.fire=ge"),
     ({"reset": "soft"}, "model.reset=soft"),
     ({"beta": 0.1}, "model.beta=0.1"),
-    ({"norm": "membrane"}, "model.norm=membrane"),
     ({}, "model.dense_norm=time"),  # the default: a per-step BatchNorm1d(T)
     ({"pool_type": "max"}, "model.pool_type=max"),
     ({"sum_frames": True}, "model.sum_frames=true"),
@@ -100,4 +115,11 @@ def test_options_without_an_nir_form_are_refused_by_name(options, message):
     family = options.pop("family", "lif")
     model = liafnet.build_model(family, SPEC, **options).eval()
     with pytest.raises(NIRExportError, match=message):
+        to_nir(model, SPEC)
+
+
+def test_membrane_bn_whose_scale_lifts_the_decay_to_1_is_refused():
+    model = liafnet.build_model("lif", SPEC, norm="membrane").eval()
+    model.convs[1].norm.running_var.fill_(0.25)  # scale 2: decay 2 sigmoid(0.5) = 1.25
+    with pytest.raises(NIRExportError, match=r"convs.1: model.norm=membrane .* outside NIR's LIF range"):
         to_nir(model, SPEC)

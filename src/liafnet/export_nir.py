@@ -14,7 +14,8 @@ NIR importers) reads ``v <- v + (dt / tau) (v_leak - v + r I)``. That is liafnet
     v_threshold = theta,      v_reset = v_reset
 
 (per neuron: a per-channel ``alpha`` gives per-channel ``tau``; NIR's ``v`` is liafnet's ``U``).
-Batch norm (inference statistics) is folded into the preceding conv/linear. docs/export.md has the
+Batch norm (inference statistics) is folded into the preceding conv/linear (membrane BN also
+scales the decay, :func:`neuron_decay`). docs/export.md has the
 full mapping table and every option that does not map, each refused by :func:`to_nir` with a
 :class:`NIRExportError` that names the key and what to do. No Hydra here; the command is
 :mod:`liafnet.cli.export`.
@@ -87,23 +88,49 @@ def lif_parameters(alpha: torch.Tensor, threshold: float, v_reset: float, shape:
     }
 
 
+def batch_norm_affine(norm: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)`` per channel, float64, with ``norm(u) = scale u + shift`` in inference
+    (running statistics): ``scale = gamma / sqrt(var + eps)``, ``shift = beta - scale mean``."""
+    if norm.running_mean is None:
+        raise NIRExportError(f"{norm} keeps no running statistics (track_running_stats=False), so it has "
+                             "no fixed inference form to fold")
+    gamma = norm.weight.detach().double() if norm.affine else 1.0
+    beta = norm.bias.detach().double() if norm.affine else 0.0
+    scale = gamma / torch.sqrt(norm.running_var.double() + norm.eps)
+    return scale, beta - scale * norm.running_mean.double()
+
+
 def fold_batch_norm(weight: torch.Tensor, bias: torch.Tensor | None,
                     norm: nn.BatchNorm1d | nn.BatchNorm2d | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(weight, bias)`` of the conv/linear whose output equals ``norm(layer(x))`` in inference
-    (running statistics): ``s = gamma / sqrt(var + eps)``, ``W' = s W``, ``b' = s (b - mean) + beta``.
-    Computed in float64, returned as float32 arrays; ``norm=None`` returns the layer's own."""
+    """``(weight, bias)`` of the conv/linear whose output equals ``norm(layer(x))`` in inference:
+    ``W' = scale W``, ``b' = scale b + shift`` (:func:`batch_norm_affine`). Computed in float64,
+    returned as float32 arrays; ``norm=None`` returns the layer's own."""
     w = weight.detach().double().cpu()
     b = bias.detach().double().cpu() if bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
     if norm is not None:
-        if norm.running_mean is None:
-            raise NIRExportError(f"{norm} keeps no running statistics (track_running_stats=False), so "
-                                 "it has no fixed inference form to fold")
-        gamma = norm.weight.detach().double() if norm.affine else 1.0
-        beta = norm.bias.detach().double() if norm.affine else 0.0
-        scale = gamma / torch.sqrt(norm.running_var.double() + norm.eps)
+        scale, shift = batch_norm_affine(norm)
         w = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
-        b = scale * (b - norm.running_mean.double()) + beta
+        b = scale * b + shift
     return w.float().numpy(), b.float().numpy()
+
+
+def neuron_decay(name: str, layer) -> torch.Tensor:
+    """The decay of ``layer``'s LIF node in the graph: the neuron's ``alpha``; with membrane BN
+    (``model.norm=membrane``, ``U'^t = scale (I^t + V^{t-1}) + shift`` each step) ``scale * alpha``,
+    since then ``U'^t = (scale I^t + shift) + (scale alpha) R'^{t-1}``: the input part folds into the
+    conv/linear like synaptic BN, the rest is an LIF with decay ``scale * alpha``."""
+    alpha = layer.neuron.alpha().detach().double()
+    if layer.norm_mode != "membrane":
+        return alpha
+    scale, _ = batch_norm_affine(layer.norm)
+    spatial = (1, 1) if isinstance(layer.norm, nn.BatchNorm2d) else ()  # conv: per channel of [C, H, W]
+    decay = scale.reshape(-1, *spatial) * alpha
+    if not bool(((decay >= 0) & (decay < 1)).all()):
+        raise NIRExportError(
+            f"{name}: model.norm=membrane scales the membrane each step, which makes the effective decay "
+            f"scale * alpha = BN gamma / sqrt(running_var + eps) * alpha; it lies in [{decay.min():.4g}, "
+            f"{decay.max():.4g}], outside NIR's LIF range [0, 1); retrain with model.norm=synaptic")
+    return decay
 
 
 def _check_neuron(name: str, neuron) -> None:
@@ -150,8 +177,9 @@ def to_nir(model: nn.Module, spec: DataSpec, dt: float = DEFAULT_DT, readout: st
     ``convs.0.neuron``, ``convs.0.pool``, ``flatten``, ``dense.0.linear``, ...).
 
     Raises :class:`NIRExportError` (a ``ValueError``) for a model or option without an exact NIR
-    form (LIAF neurons, ``fire=ge``, soft reset, ``beta != 0``, membrane BN, ``dense_norm=time``,
-    max pooling, frame summing), ``ImportError`` without the ``nir`` package.
+    form (LIAF neurons, ``fire=ge``, soft reset, ``beta != 0``, ``dense_norm=time``, max pooling,
+    frame summing, a decay outside ``[0, 1)``, also after membrane BN's scale); ``ImportError``
+    without the ``nir`` package.
     """
     nir = require_nir()
     from liafnet.layers import ConvLIAF, DenseLIAF
@@ -179,12 +207,8 @@ def to_nir(model: nn.Module, spec: DataSpec, dt: float = DEFAULT_DT, readout: st
         assert isinstance(layer, ConvLIAF)
         prefix = f"convs.{index}"
         _check_neuron(prefix, layer.neuron)
-        if layer.norm_mode == "membrane":
-            raise NIRExportError(
-                f"{prefix}: model.norm=membrane normalises the membrane potential inside the recurrence, "
-                "which liafnet does not fold into NIR's LIF; retrain with model.norm=synaptic or none")
         conv = layer.conv
-        weight, bias = fold_batch_norm(conv.weight, conv.bias, layer.norm if layer.norm_mode == "synaptic" else None)
+        weight, bias = fold_batch_norm(conv.weight, conv.bias, layer.norm)
         node = nir.Conv2d(input_shape=shape[1:], weight=weight, stride=conv.stride, padding=conv.padding,
                           dilation=conv.dilation, groups=conv.groups, bias=bias)
         add(f"{prefix}.conv", node)
@@ -193,7 +217,7 @@ def to_nir(model: nn.Module, spec: DataSpec, dt: float = DEFAULT_DT, readout: st
             pool, shape = _pool_node(nir, layer.pool, f"{prefix}.pool", shape)
             add(f"{prefix}.pool", pool)
         add(f"{prefix}.neuron", nir.LIF(**lif_parameters(
-            layer.neuron.alpha(), layer.neuron.params.threshold, layer.neuron.params.v_reset, shape, dt)))
+            neuron_decay(prefix, layer), layer.neuron.params.threshold, layer.neuron.params.v_reset, shape, dt)))
         if layer.pool is not None and layer.pool_order == "after":
             pool, shape = _pool_node(nir, layer.pool, f"{prefix}.pool", shape)
             add(f"{prefix}.pool", pool)
@@ -211,15 +235,10 @@ def to_nir(model: nn.Module, spec: DataSpec, dt: float = DEFAULT_DT, readout: st
                 f"{prefix}: model.dense_norm=time normalises each time step with its own statistics "
                 "(the authors' BatchNorm1d over T), a gain that changes with t; a NIR graph is the same "
                 "at every step. Retrain with model.dense_norm=feature (folded into the linear) or none")
-        if layer.norm_mode == "membrane":
-            raise NIRExportError(
-                f"{prefix}: model.norm=membrane normalises the membrane potential inside the recurrence, "
-                "which liafnet does not fold into NIR's LIF; retrain with model.norm=synaptic or none")
-        weight, bias = fold_batch_norm(layer.linear.weight, layer.linear.bias,
-                                       layer.norm if layer.norm_mode == "synaptic" else None)
+        weight, bias = fold_batch_norm(layer.linear.weight, layer.linear.bias, layer.norm)
         add(f"{prefix}.linear", nir.Affine(weight=weight, bias=bias))
         add(f"{prefix}.neuron", nir.LIF(**lif_parameters(
-            layer.neuron.alpha(), layer.neuron.params.threshold, layer.neuron.params.v_reset,
+            neuron_decay(prefix, layer), layer.neuron.params.threshold, layer.neuron.params.v_reset,
             (weight.shape[0],), dt)))
     add("output", nir.Output(output_type=np.array([spec.num_classes])))
     metadata = {"source": "liafnet", "family": "lif", "dt": float(dt), "time_steps": int(spec.time_steps),
@@ -258,4 +277,4 @@ def export_checkpoint(ckpt_path: str | os.PathLike, out: str | os.PathLike | Non
     return atomic_write_bytes(out, buffer.getvalue())
 
 
-__all__ = ["DEFAULT_DT", "NIRExportError", "export_checkpoint", "fold_batch_norm", "lif_parameters", "to_nir"]
+__all__ = ["DEFAULT_DT", "NIRExportError", "batch_norm_affine", "export_checkpoint", "fold_batch_norm", "lif_parameters", "to_nir"]
