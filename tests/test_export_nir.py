@@ -123,3 +123,9 @@ def test_membrane_bn_whose_scale_lifts_the_decay_to_1_is_refused():
     model.convs[1].norm.running_var.fill_(0.25)  # scale 2: decay 2 sigmoid(0.5) = 1.25
     with pytest.raises(NIRExportError, match=r"convs.1: model.norm=membrane .* outside NIR's LIF range"):
         to_nir(model, SPEC)
+
+
+def test_text_models_are_refused():
+    spec = DataSpec("text", 30, vocab_size=40, story_len=20, query_len=5)
+    with pytest.raises(NIRExportError, match="covers event-frame LIF-SNNs; got a model for text data"):
+        to_nir(liafnet.build_model("lif", spec).eval(), spec)

@@ -33,6 +33,8 @@ import torch
 from torch import nn
 
 from liafnet.io import atomic_write_bytes
+from liafnet.layers import ConvLIAF, DenseLIAF, LIAFNeuron
+from liafnet.models.vision import LIAFNet
 
 if TYPE_CHECKING:
     import nir
@@ -133,11 +135,8 @@ def neuron_decay(name: str, layer) -> torch.Tensor:
     return decay
 
 
-def _check_neuron(name: str, neuron) -> None:
+def _check_neuron(name: str, neuron: LIAFNeuron) -> None:
     """Refuse neuron options NIR's LIF cannot express (each message names the model key)."""
-    from liafnet.layers import LIAFNeuron
-
-    assert isinstance(neuron, LIAFNeuron)
     p = neuron.params
     if not p.spiking:
         raise NIRExportError(LIAF_EXPLANATION)
@@ -182,9 +181,9 @@ def to_nir(model: nn.Module, spec: DataSpec, dt: float = DEFAULT_DT, readout: st
     without the ``nir`` package.
     """
     nir = require_nir()
-    from liafnet.layers import ConvLIAF, DenseLIAF
-    from liafnet.models.vision import LIAFNet
-
+    if spec.kind != "events":
+        raise NIRExportError(f"NIR export covers event-frame LIF-SNNs; got a model for {spec.kind} data "
+                             "(bAbI), whose token embeddings have no NIR node")
     if not isinstance(model, LIAFNet):
         raise NIRExportError(
             f"NIR export covers the LIF-SNN (model.family=lif) only; got a {type(model).__name__} "
