@@ -10,7 +10,7 @@ export PYTHONUNBUFFERED := 1
 	data-dvs_gesture data-babi clean
 
 help:  ## list targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -hE '^[a-zA-Z0-9_ -]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 install: $(STAMP)  ## create .venv and install liafnet (idempotent)
 

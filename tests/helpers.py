@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,3 +80,66 @@ def simulate_nir(graph, x):
             current[name] = out
             outputs[name].append(out)
     return {name: torch.stack(steps) for name, steps in outputs.items()}
+
+
+def run_cli(module_or_script: list[str], args: list[str], timeout: int = 600, **kwargs):
+    """Run ``python <module_or_script> <args>`` in the repo root with :func:`subprocess_env`."""
+    return subprocess.run([sys.executable, *module_or_script, *args], cwd=REPO, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+# ---------------------------------------------------------------------- hand-made sweeps (tables, viz)
+MODELS = ["liaf", "lif", "lstm", "gru", "convlstm", "conv3d"]
+NAMES = {"liaf": "LIAF-Net", "lif": "LIF-SNN", "lstm": "LSTM", "gru": "GRU", "convlstm": "ConvLSTM",
+         "conv3d": "Conv3D"}
+
+
+def write_run(root: Path, subdir: str, **fields) -> Path:
+    """One job dir with a metrics.json; the dir name is deliberately not what the table reads."""
+    metrics = {"model": "liaf", "data": "dvs_gesture", "seed": 0, "status": "ok", "test/acc": 0.9,
+               "val/acc": 0.9, "params": 2_322_891, "macs": 6_991_549_440, "acs": 0, "train_time_s": 60.0,
+               "samples_per_s": 100.0, "error": None}
+    metrics.update(fields)
+    run_dir = root / subdir
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return run_dir
+
+
+def gesture_spec(**extra) -> dict:
+    spec = {
+        "name": "gesture", "title": "Gesture test accuracy (%)",
+        "rows": {"key": "model", "label": "model", "order": MODELS, "names": NAMES},
+        "grid": {"model": MODELS, "seed": [0, 1, 2]},
+        "paper": {"values": {"liaf": {"value": 97.6, "source": "third-party table"},
+                             "lif": {"value": None, "source": "unknown"}}},
+    }
+    spec.update(extra)
+    return spec
+
+
+def md_rows(text: str) -> dict[str, list[str]]:
+    """Markdown table body keyed by the first cell."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = {}
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0]] = dict(zip(header, cells))
+    return rows
+
+
+# ---------------------------------------------------------------------- bAbI
+# Three stories in the bAbI file format (ids restart at 1 for a new story).
+SAMPLE = (
+    "1 Mary moved to the bathroom.\n"
+    "2 John went to the hallway.\n"
+    "3 Where is Mary? \tbathroom\t1\n"
+    "4 Daniel went back to the hallway.\n"
+    "5 Where is Daniel? \thallway\t4\n"
+    "1 The office is north of the kitchen.\n"
+    "2 What is north of the kitchen?\toffice\t1\n"
+    "1 Mary got the milk there.\n"
+    "2 John moved to the bedroom.\n"
+    "3 What is Mary carrying?\tmilk,apple\t1 2\n"
+)

@@ -16,8 +16,7 @@ from hydra.core.global_hydra import GlobalHydra
 from liafnet.cli.train import train
 from liafnet.config import CONF_DIR
 from liafnet.tables import PAPER_UNKNOWN, TableSpec, build_table, sweep_grid
-from tests.helpers import REPO
-from tests.test_babi import SAMPLE
+from tests.helpers import REPO, SAMPLE
 
 TINY = ("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "logger=csv", "trainer.accelerator=cpu")
 FB_LSTM_MEAN, KERAS_MEAN = 49.2, 60.8  # paper.md §9

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +106,7 @@ def test_gesture_random_crop_stays_inside_the_segment(gesture_tree):
     assert max(totals) <= len(segment)
 
 
-def test_gesture_cache_is_built_once_and_loads_fast(gesture_tree, tmp_path, monkeypatch):
+def test_gesture_cache_is_built_once_and_reused(gesture_tree, tmp_path, monkeypatch):
     root, _ = gesture_tree
     DVSGesture(root, "train", time_steps=6, cache_dir=tmp_path / "cache")
     from liafnet.data import event_dataset
@@ -116,10 +115,9 @@ def test_gesture_cache_is_built_once_and_loads_fast(gesture_tree, tmp_path, monk
         raise AssertionError(f"{path} was read although the cache is fresh")
 
     monkeypatch.setattr(event_dataset, "read_aedat", fail)
-    started = time.perf_counter()
     data = DVSGesture(root, "train", time_steps=6, cache_dir=tmp_path / "cache")
-    frames = [data[i][0] for i in range(len(data))]
-    assert time.perf_counter() - started < 2.0 and len(frames) == 8
+    frames = [data[i][0] for i in range(len(data))]  # every item from the cache: no file is read
+    assert len(frames) == 8 and all(f.shape == (6, 2, 32, 32) for f in frames)
 
 
 def test_gesture_class_names_follow_gesture_mapping(gesture_tree):

@@ -16,45 +16,7 @@ from liafnet.tables import (
     sweep_grid,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-MODELS = ["liaf", "lif", "lstm", "gru", "convlstm", "conv3d"]
-NAMES = {"liaf": "LIAF-Net", "lif": "LIF-SNN", "lstm": "LSTM", "gru": "GRU", "convlstm": "ConvLSTM",
-         "conv3d": "Conv3D"}
-
-
-def write_run(root: Path, subdir: str, **fields) -> Path:
-    """One job dir with a metrics.json; the dir name is deliberately not what the table reads."""
-    metrics = {"model": "liaf", "data": "dvs_gesture", "seed": 0, "status": "ok", "test/acc": 0.9,
-               "val/acc": 0.9, "params": 2_322_891, "macs": 6_991_549_440, "acs": 0, "train_time_s": 60.0,
-               "samples_per_s": 100.0, "error": None}
-    metrics.update(fields)
-    run_dir = root / subdir
-    run_dir.mkdir(parents=True)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
-    return run_dir
-
-
-def gesture_spec(**extra) -> dict:
-    spec = {
-        "name": "gesture", "title": "Gesture test accuracy (%)",
-        "rows": {"key": "model", "label": "model", "order": MODELS, "names": NAMES},
-        "grid": {"model": MODELS, "seed": [0, 1, 2]},
-        "paper": {"values": {"liaf": {"value": 97.6, "source": "third-party table"},
-                             "lif": {"value": None, "source": "unknown"}}},
-    }
-    spec.update(extra)
-    return spec
-
-
-def md_rows(text: str) -> dict[str, list[str]]:
-    """Markdown table body keyed by the first cell."""
-    lines = [line for line in text.splitlines() if line.startswith("|")]
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
-    rows = {}
-    for line in lines[2:]:
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        rows[cells[0]] = dict(zip(header, cells))
-    return rows
+from tests.helpers import MODELS, NAMES, REPO, gesture_spec, md_rows, run_cli as _cli, write_run
 
 
 @pytest.fixture
@@ -401,16 +363,6 @@ def test_command_line_requires_a_table():
 SMOKE = ["seed=0", "logger=csv", "trainer=debug", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
          "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "data=synthetic",
          "data.time_steps=4"]
-
-
-def _cli(module_or_script: list[str], args: list[str], timeout: int = 600, **kwargs):
-    import subprocess
-    import sys
-
-    from tests.helpers import subprocess_env
-
-    return subprocess.run([sys.executable, *module_or_script, *args], cwd=REPO, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
 @pytest.mark.slow

@@ -185,3 +185,22 @@ def test_nonfinite_gradient_step_is_skipped_whole():
         else:
             assert task.skipped_steps == 0 and all(moved)
             assert not torch.isfinite(task.model.weight).all()  # what the skip prevents
+
+
+def test_eval_rebuilds_the_run_from_the_package_config_not_from_the_file(make_cfg, tmp_path):
+    """eval reads the checkpoint weights-only and rebuilds data and model through the package's own
+    config tree: a ``_target_`` planted in the stored config is never called."""
+    import torch
+
+    from liafnet.cli.eval import evaluate
+
+    record = train(make_cfg(*TINY, "trainer.limit_test_batches=null", run_dir=tmp_path / "run"))
+    checkpoint = torch.load(record.test_ckpt, map_location="cpu", weights_only=True)
+    checkpoint["liafnet_config"]["data"]["datamodule"]["_target_"] = "builtins.exit"
+    checkpoint["liafnet_config"]["optimizer"]["_target_"] = "torch.optim.Adam"  # a known one still maps
+    planted = tmp_path / "planted.ckpt"
+    torch.save(checkpoint, planted)
+    result = evaluate(make_cfg(f"ckpt_path={planted}", "accelerator=cpu", "progress_bar=false",
+                               run_dir=tmp_path / "eval", config_name="eval"))
+    assert result["test/acc"] == pytest.approx(record.test_acc, abs=1e-9)
+    assert json.loads((tmp_path / "eval" / "eval_metrics.json").read_text())["test/acc"] == result["test/acc"]

@@ -11,7 +11,7 @@ import pytest
 from liafnet import viz
 from liafnet.tables import TableSpec, aggregate, build_table, collect_runs
 
-from tests.test_tables import gesture_spec, write_run
+from tests.helpers import gesture_spec, run_cli, write_run
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -221,9 +221,8 @@ def test_ops_are_macs_plus_acs(tmp_path):
 def test_viz_command_line(tmp_path, data_dir):
     """``python -m liafnet.viz`` on the synthetic data: frames of a sample, a strip per class and
     the membrane traces of a named LIF layer."""
-    from tests.test_tables import _cli
 
-    result = _cli(["-m", "liafnet.viz"], [f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}", "model=lif",
+    result = run_cli(["-m", "liafnet.viz"], [f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}", "model=lif",
                                           "--index", "2", "--layer", "dense.0.neuron"])
     assert result.returncode == 0, result.stderr[-3000:]
     written = sorted(p.name for p in (tmp_path / "viz").iterdir())

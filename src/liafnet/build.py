@@ -81,7 +81,9 @@ def build_model_from_config(cfg: DictConfig, spec: DataSpec, compile: bool | Non
     if compile is None:
         compile = bool(OmegaConf.select(cfg, "trainer.compile", default=False))
     if compile:
-        model = torch.compile(model)
+        # Static shapes: one graph per input shape (the last, smaller batch compiles once more).
+        # With dynamic shapes torch 2.13's inductor fails on the fused neuron's shape guards.
+        model = torch.compile(model, dynamic=False)
     return model
 
 

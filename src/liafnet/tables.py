@@ -39,7 +39,7 @@ MISSING = "missing"
 FAILED = "failed"
 UNFINISHED = "unfinished"
 
-from liafnet.config import CONF_DIR
+from liafnet.config import CONF_DIR, sweep_grid
 
 _DEFAULT_FIELDS = (
     {"key": "params", "name": "params", "format": "count"},
@@ -948,23 +948,6 @@ def build_table(spec: TableSpec | Mapping[str, Any], sweep_dir: str | os.PathLik
 
 # --------------------------------------------------------------------------------------------
 # Command line
-
-
-def sweep_grid(params: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, list[Any]]:
-    """The values each key takes in a basic-sweeper multirun: ``hydra.sweeper.params`` first,
-    then the command line, later entries winning (as hydra's BasicSweeper does)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-    grid: dict[str, list[Any]] = {}
-    parsed = parser.parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))
-    for override in parsed:
-        key = override.get_key_element().lstrip("+~")
-        if override.is_sweep_override():
-            grid[key] = list(override.sweep_iterator())
-        else:
-            grid[key] = [override.value()]
-    return grid
 
 
 def compose_train_config(overrides: Sequence[str]):
