@@ -4,7 +4,6 @@ simulated by an independent interpreter (tests/helpers.simulate_nir) -> the same
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from liafnet.data.spec import DataSpec  # noqa: E402
 from liafnet.export_nir import NIRExportError, to_nir  # noqa: E402
 from liafnet.layers import record_traces  # noqa: E402
 from liafnet.task import readout  # noqa: E402
-from tests.helpers import REPO, simulate_nir, subprocess_env  # noqa: E402
+from tests.helpers import run_cli, simulate_nir  # noqa: E402
 
 TINY = ("trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
         "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none",
@@ -27,8 +26,8 @@ SPEC = DataSpec("events", 6, "synthetic", 8, 2, 16, 16)
 
 
 def export(*arguments: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "liafnet.cli.export", *arguments], cwd=REPO,
-                          env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    """The export command, ``python -m liafnet.cli.export <arguments>``, in the repo root."""
+    return run_cli(["-m", "liafnet.cli.export"], list(arguments), timeout=300)
 
 
 ROUND_TRIPS = {
