@@ -7,8 +7,8 @@ network as a graph of continuous-time nodes. liafnet's LIF neuron is discrete-ti
     U^t = I^t + V^{t-1},  S^t = [U^t > theta],  R^t = S^t v_reset + (1 - S^t) U^t,  V^t = alpha R^t
 
 NIR's ``LIF`` node, ``tau dv/dt = (v_leak - v) + r I``, fire on ``v > v_threshold``, reset to
-``v_reset``, integrated with forward Euler at step ``dt`` (the convention of the snnTorch and Norse
-NIR importers) reads ``v <- v + (dt / tau) (v_leak - v + r I)``. That is liafnet's step exactly when
+``v_reset``, integrated with forward Euler at step ``dt`` (the convention of snnTorch's NIR export,
+``tau = dt / (1 - beta)``, ``r = tau / dt``) reads ``v <- v + (dt / tau) (v_leak - v + r I)``. That is liafnet's step exactly when
 
     tau = dt / (1 - alpha),   r = 1 / (1 - alpha),   v_leak = 0,
     v_threshold = theta,      v_reset = v_reset
