@@ -14,6 +14,7 @@ import math
 import os
 import secrets
 import subprocess
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -21,12 +22,14 @@ from pathlib import Path
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch import seed_everything
 from omegaconf import DictConfig, OmegaConf
 
 from liafnet.io import atomic_write_json
+from liafnet.rundirs import find_last_checkpoint, run_name
 
 log = logging.getLogger("liafnet")
 
@@ -37,6 +40,8 @@ WANDB_MODES = ("auto", "online", "offline", "disabled")
 # Cached like Hydra's own `now`: the value travels with the config (pickled into submitit jobs),
 # so every job of a sweep agrees on the sweep dir.
 OmegaConf.register_new_resolver("liafnet.unique", lambda: secrets.token_hex(2), use_cache=True, replace=True)
+# Run, sweep-job and table-cell folder names (liafnet.rundirs): readable part + hash of the overrides.
+OmegaConf.register_new_resolver("liafnet.run_name", run_name, replace=True)
 
 
 # ----------------------------------------------------------------------------------- config checks
@@ -112,27 +117,46 @@ def git_revision() -> str | None:
         return None
 
 
-def find_last_checkpoint(run_dir: Path, output_dir: Path, overrides: list[str]) -> Path:
-    """Resolve ``ckpt_path=last``: this run dir's last checkpoint, else the newest earlier run of
-    the same command (same overrides apart from ``ckpt_path``) under ``output_dir``."""
-    own = run_dir / "checkpoints" / "last.ckpt"
-    if own.exists():
-        return own
-    wanted = sorted(o for o in overrides if not o.startswith("ckpt_path="))
-    candidates = []
-    for overrides_file in output_dir.glob("**/.hydra/overrides.yaml"):
-        previous = overrides_file.parent.parent
-        ckpt = previous / "checkpoints" / "last.ckpt"
-        if previous == run_dir or not ckpt.exists():
-            continue
-        theirs = sorted(o for o in OmegaConf.load(overrides_file) if not str(o).startswith("ckpt_path="))
-        if theirs == wanted:
-            candidates.append(ckpt)
-    if not candidates:
-        raise FileNotFoundError(
-            f"ckpt_path=last: no checkpoints/last.ckpt in {run_dir} nor in an earlier run under {output_dir} "
-            f"with the same overrides {wanted}; pass ckpt_path=<path/to/file.ckpt> instead.")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
+def check_validation(cfg: DictConfig, datamodule) -> bool:
+    """Whether this run validates; call after ``datamodule.setup("fit")``.
+
+    Without validation data (a validation fraction of 0, a split too small to hold one sample, or
+    ``trainer.limit_val_batches=0``) the run trains without validation, writes only ``last.ckpt``
+    and tests the last epoch's weights. Early stopping needs validation, so that combination is
+    refused here, before training, naming both keys.
+    """
+    limit = cfg.trainer.get("limit_val_batches")
+    validate = (limit is None or float(limit) > 0) and len(datamodule.val_dataloader()) > 0
+    if validate:
+        return True
+    key = "data.val_fraction" if "val_fraction" in cfg.data else "data.datamodule.val_fraction"
+    why = (f"trainer.limit_val_batches={limit}" if limit is not None and float(limit) == 0
+           else f"{key}={OmegaConf.select(cfg, key)} leaves no validation data")
+    patience = cfg.get("early_stopping", {}).get("patience")
+    if patience:
+        raise ValueError(
+            f"early_stopping.patience={patience} needs validation data, but {why}: set {key} > 0 "
+            "or early_stopping.patience=null")
+    log.warning("%s: training without validation; the test uses the last epoch's weights (last.ckpt)", why)
+    return False
+
+
+def log_traceback(run_dir: Path, text: str) -> Path:
+    """Append a failed run's full traceback to the run folder's log and return that file: the log
+    Hydra's job logging writes there (``<job name>.log``), else ``train.log``. Written to the file
+    only, so the console keeps the short error."""
+    run_dir = run_dir.resolve()
+    record = logging.LogRecord("liafnet", logging.ERROR, __file__, 0, "%s", (text,), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir:
+            handler.handle(record)
+            handler.flush()
+            return Path(handler.baseFilename)
+    path = run_dir / "train.log"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:  # a log only grows: appended, like Hydra's own
+        handle.write(text)
+    return path
 
 
 def _finished_metrics(path: Path) -> dict | None:
@@ -186,8 +210,9 @@ def train(cfg: DictConfig) -> dict:
     start = time.perf_counter()
     try:
         # Imported here so that even an import failure ends in a metrics.json saying "failed".
-        from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+        from lightning.pytorch.callbacks import EarlyStopping
 
+        from liafnet.checkpoints import AtomicCheckpointIO, checkpoint_callbacks
         from liafnet.models import build_model
         from liafnet.profile import profile_model
         from liafnet.task import ClassificationTask
@@ -198,6 +223,7 @@ def train(cfg: DictConfig) -> dict:
         datamodule.prepare_data()
         datamodule.setup("fit")
         spec = datamodule.spec
+        validate = check_validation(cfg, datamodule)
         options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items()
                    if k not in ("family", "readout")}
         model = build_model(cfg.model.family, spec, **options)
@@ -212,14 +238,14 @@ def train(cfg: DictConfig) -> dict:
             skip_nonfinite_grads=bool(cfg.get("skip_nonfinite_grads", False)), seed=int(cfg.seed),
         )
         task.run_config = OmegaConf.to_container(cfg, resolve=True)
-        checkpoint = ModelCheckpoint(
-            dirpath=run_dir / "checkpoints", filename="best", monitor="val/acc", mode="max",
-            save_top_k=1, save_last=True, auto_insert_metric_name=False)
-        callbacks = [checkpoint]
+        best, last = checkpoint_callbacks(run_dir / "checkpoints", validate)
+        callbacks = [hydra.utils.instantiate(node) for node in (cfg.get("callbacks") or {}).values()]
         patience = cfg.get("early_stopping", {}).get("patience")
         if patience:
             callbacks.append(EarlyStopping(monitor="val/acc", mode="max", patience=int(patience)))
-        trainer = hydra.utils.instantiate(cfg.trainer, logger=build_loggers(cfg), callbacks=callbacks)
+        callbacks += [c for c in (best, last) if c is not None]
+        trainer = hydra.utils.instantiate(cfg.trainer, logger=build_loggers(cfg), callbacks=callbacks,
+                                          plugins=[AtomicCheckpointIO()])
         ckpt_path = cfg.get("ckpt_path")
         if ckpt_path == "last":
             ckpt_path = str(find_last_checkpoint(run_dir, Path(cfg.paths.output_dir), overrides))
@@ -228,19 +254,21 @@ def train(cfg: DictConfig) -> dict:
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics["train_time_s"] = time.perf_counter() - start
         metrics["samples_per_s"] = _metric(task.samples_per_second)
-        metrics["val/acc"] = _metric(checkpoint.best_model_score)
+        metrics["val/acc"] = _metric(best.best_model_score) if best is not None else None
         metrics["epochs"] = int(trainer.current_epoch)
         if task.skip_nonfinite_grads:
             metrics["skipped_steps"] = task.skipped_steps
-        # ACs from spike rates measured on one validation batch with the trained weights.
-        batch = move_data_to_device(next(iter(datamodule.val_dataloader()))[0], task.device)
+        # ACs from spike rates measured on one validation (else training) batch with the trained weights.
+        loader = datamodule.val_dataloader() if validate else datamodule.train_dataloader()
+        batch = move_data_to_device(next(iter(loader))[0], task.device)
         measured = profile_model(model, spec, inputs=batch)
         metrics.update(macs=measured["macs"], acs=measured["acs"])
         if cfg.get("test", True):
-            best = checkpoint.best_model_path or None
-            results = trainer.test(task, datamodule=datamodule, ckpt_path=best or "last", verbose=False)
+            # The best validation epoch; without validation data, the last epoch.
+            tested = (best.best_model_path if best is not None else "") or last.best_model_path
+            results = trainer.test(task, datamodule=datamodule, ckpt_path=tested, verbose=False)
             metrics["test/acc"] = _metric(results[0].get("test/acc")) if results else None
-            metrics["test_ckpt"] = best
+            metrics["test_ckpt"] = tested
         metrics["bad_files"] = datamodule.bad_files if hasattr(datamodule, "bad_files") else []
         metrics["status"] = "ok"
         is_zero = trainer.is_global_zero
@@ -249,6 +277,9 @@ def train(cfg: DictConfig) -> dict:
         metrics["status"] = "failed"
         metrics["error"] = f"{type(error).__name__}: {error}"
         metrics["traceback"] = traceback.format_exc(limit=20)
+        if is_zero:
+            print(f"liafnet: error: {metrics['error']}", flush=True)  # before any teardown output
+            metrics["log"] = str(log_traceback(run_dir, traceback.format_exc()))
         raise
     finally:
         if metrics["train_time_s"] is None:
@@ -269,24 +300,38 @@ def _close_wandb() -> None:
 
 
 def _print_summary(run_dir: Path, metrics: dict) -> None:
+    """Where the run's files are (only those that exist); a failed run ends with its error, which
+    it also printed when it happened, so no teardown output or traceback hides it."""
     lines = [f"liafnet: {metrics['model']} on {metrics['data']} (seed {metrics['seed']}): {metrics['status']}"]
     if metrics["status"] == "ok":
         lines.append(f"  test/acc {metrics['test/acc']}  val/acc {metrics['val/acc']}  "
                      f"train {metrics['train_time_s']:.1f} s")
-    else:
-        lines.append(f"  error: {metrics['error']}")
-    lines.append(f"  metrics.json : {run_dir / 'metrics.json'}")
-    lines.append(f"  csv logs     : {run_dir / 'csv' / 'metrics.csv'}")
-    lines.append(f"  checkpoints  : {run_dir / 'checkpoints'} (best.ckpt, last.ckpt)")
+    files = [("metrics.json", run_dir / "metrics.json", ""),
+             ("log", Path(metrics.get("log") or run_dir / "-"), " (full traceback)"),
+             ("csv logs", run_dir / "csv" / "metrics.csv", "")]
+    lines += [f"  {name:<12} : {path}{note}" for name, path, note in files if path.is_file()]
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").glob("*.ckpt"))
+    if checkpoints:
+        lines.append(f"  {'checkpoints':<12} : {run_dir / 'checkpoints'} ({', '.join(checkpoints)})")
     wandb_dir = run_dir / "wandb"
     if wandb_dir.exists():
-        lines.append(f"  wandb        : {wandb_dir} (offline runs: `wandb sync {wandb_dir}/offline-run-*`)")
+        lines.append(f"  {'wandb':<12} : {wandb_dir} (offline runs: `wandb sync {wandb_dir}/offline-run-*`)")
+    if metrics["status"] != "ok":
+        lines.append(f"liafnet: error: {metrics['error']}")
     print("\n".join(lines), flush=True)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def train_main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    """A failed single run exits with status 1 after its summary (the error first and last, the
+    full traceback in the run's log); ``HYDRA_FULL_ERROR=1`` re-raises it instead. In a sweep the
+    error propagates, so Hydra records the failed job and runs the others."""
+    try:
+        metrics = train(cfg)
+    except Exception:
+        if HydraConfig.get().mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        sys.exit(1)
     return metrics.get(cfg.get("optimized_metric") or "val/acc")
 
 
