@@ -5,7 +5,8 @@ overrides that can change its result. Left out of the identity (and so of names 
 
 - where things live: ``paths.*``, ``hydra.*`` and any override whose value is a file path
   (``data.root=/big/disk/DvsGesture``), so moving the data keeps every table cell's folder;
-- how a run is watched or resumed: ``ckpt_path``, ``force``, ``logger``, ``trainer.enable_progress_bar``.
+- how a run is watched or resumed: ``ckpt_path``, ``force``, ``logger``, ``callbacks`` (extra
+  callbacks from the command line observe a run: monitors, profilers), ``trainer.enable_progress_bar``.
 
 Everything else counts, ``trainer.max_epochs`` included: a table rerun with another budget gets new
 cells instead of silently reusing results of the old one. The hash covers the full identity; the
@@ -22,8 +23,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 #: Keys (and key prefixes, ending in ".") that never enter a run's identity.
-NOT_IDENTITY = ("ckpt_path", "force", "logger", "logger.", "paths.", "hydra.", "hydra/",
-                "trainer.enable_progress_bar")
+NOT_IDENTITY = ("ckpt_path", "force", "logger", "logger.", "callbacks", "callbacks.", "paths.", "hydra.",
+                "hydra/", "trainer.enable_progress_bar")
 #: Keys that a resumed run may change and still continue the same run ("train longer").
 RESUMABLE_CHANGES = ("trainer.max_epochs", "trainer.min_epochs", "early_stopping.patience")
 READABLE_CHARS = 40
