@@ -31,6 +31,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from liafnet.schema import Options, option
+
 # --------------------------------------------------------------------------------- surrogates
 
 
@@ -334,87 +336,78 @@ class NeuronConfig(NamedTuple):
     impl: str  # "fused" | "reference"
 
 
-# Option names (flat model-config keys) understood by :func:`neuron_config`, with their defaults.
-NEURON_DEFAULTS: dict[str, object] = {
-    "output_mode": "ntr",
-    "act": "selu",
-    "leaky_slope": 0.2,
-    "clamp": False,
-    "threshold": 0.5,
-    "fire": "gt",
-    "reset": "hard",
-    "v_reset": 0.0,
-    "reset_grad": "detach",
-    "beta": 0.0,
-    "decay": "learnable",
-    "decay_d0": 0.5,
-    "decay_alpha": 0.3,
-    "decay_per": "layer",
-    "surrogate": "rectangle",
-    "surrogate_centre": 0.5,
-    "surrogate_half_width": 0.5,
-    "surrogate_height": 1.0,
-    "surrogate_sigma": 1.0,
-    "surrogate_offset": 0.2,
-    "impl": "fused",
-}
-# Keys that have no meaning for spike-output (LIF) neurons.
-ANALOG_ONLY_KEYS = ("output_mode", "act", "leaky_slope", "clamp")
+@dataclass
+class LIFNeuronOptions(Options):
+    """Flat model-config keys of a spiking (LIF) neuron; one home for each default and check.
+
+    Defaults are the authors' early-2021 code (docs/neurons.md has the option table).
+    """
+
+    threshold: float = option(0.5, doc="firing threshold theta")
+    fire: str = option("gt", choices=("gt", "ge"), doc="gt: U > theta | ge: U >= theta")
+    reset: str = option("hard", choices=RESETS, doc="hard: to v_reset | soft: subtract theta")
+    v_reset: float = option(0.0, doc="hard-reset potential")
+    reset_grad: str = option("detach", choices=("detach", "surrogate"),
+                             doc="detach: the reset mask carries no gradient (authors) | surrogate")
+    beta: float = option(0.0, doc="additive leak")
+    decay: str = option("learnable", choices=("learnable", "fixed"),
+                        doc="learnable: alpha = sigmoid(d), d from decay_d0 | fixed: alpha = decay_alpha")
+    decay_d0: float = option(0.5)
+    decay_alpha: float = option(0.3, ge=0)
+    decay_per: str = option("layer", choices=("layer", "channel"))
+    surrogate: str = option("rectangle", choices=("rectangle", "gaussian"),
+                            doc="surrogate dS/dU, used by LIF outputs and reset_grad=surrogate")
+    surrogate_centre: float = option(0.5, doc="rectangle: |U - centre| < half_width -> height")
+    surrogate_half_width: float = option(0.5, gt=0)
+    surrogate_height: float = option(1.0, gt=0)
+    surrogate_sigma: float = option(1.0, gt=0, doc="gaussian: N(threshold + offset, sigma^2)")
+    surrogate_offset: float = option(0.2)
+    impl: str = option("fused", choices=("fused", "reference"),
+                       doc="fused | reference (per-step autograd loop, for checks)")
 
 
-def _choice(key: str, value, choices: tuple) -> object:
-    if value not in choices:
-        raise ValueError(f"model.{key} must be one of {', '.join(map(str, choices))}; got {value!r}")
-    return value
+@dataclass
+class LIAFNeuronOptions(LIFNeuronOptions):
+    """:class:`LIFNeuronOptions` plus the analog-output keys of a LIAF neuron."""
+
+    output_mode: str = option("ntr", choices=("ntr", "tr"), doc="ntr: Act(U) | tr: Act(U - threshold)")
+    act: str = option("selu", choices=("selu", "relu", "leaky_relu"))
+    leaky_slope: float = option(0.2, doc="leaky_relu only")
+    clamp: bool = option(False, doc="clamp outputs to [0, 1] (authors' HEAD 'ReLU1')")
 
 
-def _number(key: str, value, minimum: float | None = None, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"model.{key} must be a number; got {value!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise ValueError(f"model.{key} must be {'>' if strict else '>='} {minimum}; got {value}")
-    return float(value)
+def neuron_options(spiking: bool) -> type[LIFNeuronOptions]:
+    """The option schema of a LIF (``spiking=True``) or LIAF neuron."""
+    return LIFNeuronOptions if spiking else LIAFNeuronOptions
 
 
 def neuron_config(spiking: bool, **options) -> NeuronConfig:
-    """Turn flat config values (keys of :data:`NEURON_DEFAULTS`) into a :class:`NeuronConfig`.
+    """Turn flat config values (keys of :class:`LIAFNeuronOptions`) into a :class:`NeuronConfig`.
 
-    ``spiking=True`` builds a LIF neuron; the analog-output keys are then rejected. Errors name the
-    offending ``model.<key>``.
+    ``spiking=True`` builds a LIF neuron (:class:`LIFNeuronOptions`: the analog-output keys are then
+    unknown). Raises :class:`liafnet.schema.OptionError` (a ``ValueError``) naming ``model.<key>``.
     """
-    for key in options:
-        if key not in NEURON_DEFAULTS or (spiking and key in ANALOG_ONLY_KEYS):
-            raise ValueError(f"model.{key} is not an option of {'LIF' if spiking else 'LIAF'} neurons")
-    o = {**NEURON_DEFAULTS, **options}
-    act_name = _choice("act", o["act"], ("selu", "relu", "leaky_relu"))
-    act = {"selu": SELU(), "relu": ReLU()}.get(act_name) or LeakyReLU(_number("leaky_slope", o["leaky_slope"]))
-    surrogate_name = _choice("surrogate", o["surrogate"], ("rectangle", "gaussian"))
-    if surrogate_name == "rectangle":
-        surrogate = Rectangle(_number("surrogate_centre", o["surrogate_centre"]),
-                              _number("surrogate_half_width", o["surrogate_half_width"], 0, strict=True),
-                              _number("surrogate_height", o["surrogate_height"], 0, strict=True))
+    o = neuron_options(spiking).parse(options, prefix="model.")
+    analog = not spiking
+    act = None
+    if analog:
+        act = {"selu": SELU(), "relu": ReLU()}.get(o.act) or LeakyReLU(o.leaky_slope)
+    if o.surrogate == "rectangle":
+        surrogate: Surrogate = Rectangle(o.surrogate_centre, o.surrogate_half_width, o.surrogate_height)
     else:
-        surrogate = Gaussian(_number("surrogate_sigma", o["surrogate_sigma"], 0, strict=True),
-                             _number("surrogate_offset", o["surrogate_offset"]))
-    for key in ("clamp",):
-        if not isinstance(o[key], bool):
-            raise ValueError(f"model.{key} must be true or false; got {o[key]!r}")
+        surrogate = Gaussian(o.surrogate_sigma, o.surrogate_offset)
     params = NeuronParams(
-        output="spike" if spiking else _choice("output_mode", o["output_mode"], ("ntr", "tr")),
-        act=act,
-        clamp=o["clamp"],
-        threshold=_number("threshold", o["threshold"]),
-        fire_ge=_choice("fire", o["fire"], ("gt", "ge")) == "ge",
-        reset=_choice("reset", o["reset"], RESETS),
-        v_reset=_number("v_reset", o["v_reset"]),
-        detach_reset=_choice("reset_grad", o["reset_grad"], ("detach", "surrogate")) == "detach",
-        beta=_number("beta", o["beta"]),
+        output=o.output_mode if analog else "spike",
+        clamp=o.clamp if analog else False,
+        threshold=o.threshold,
+        fire_ge=o.fire == "ge",
+        reset=o.reset,
+        v_reset=o.v_reset,
+        detach_reset=o.reset_grad == "detach",
+        beta=o.beta,
         surrogate=surrogate,
+        **({"act": act} if analog else {}),
     )
-    decay = Decay(
-        learnable=_choice("decay", o["decay"], ("learnable", "fixed")) == "learnable",
-        d0=_number("decay_d0", o["decay_d0"]),
-        alpha=_number("decay_alpha", o["decay_alpha"], 0),
-        per_channel=_choice("decay_per", o["decay_per"], ("layer", "channel")) == "channel",
-    )
-    return NeuronConfig(params, decay, _choice("impl", o["impl"], ("fused", "reference")))
+    decay = Decay(learnable=o.decay == "learnable", d0=o.decay_d0, alpha=o.decay_alpha,
+                  per_channel=o.decay_per == "channel")
+    return NeuronConfig(params, decay, o.impl)

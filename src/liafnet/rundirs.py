@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -66,26 +65,3 @@ def run_name(overrides: Iterable[str], prefix: str = "") -> str:
     readable = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", readable)[:READABLE_CHARS].strip(",-")
     return "_".join(part for part in (prefix, readable, digest) if part)
 
-
-def find_last_checkpoint(run_dir: Path, output_dir: Path, overrides: list[str]) -> Path:
-    """Resolve ``ckpt_path=last``: ``run_dir``'s own ``checkpoints/last.ckpt``, else the newest
-    ``last.ckpt`` of an earlier run under ``output_dir`` with the same identity, where a longer
-    budget (``trainer.max_epochs`` and the other ``RESUMABLE_CHANGES``) still counts as the same run."""
-    own = run_dir / "checkpoints" / "last.ckpt"
-    if own.exists():
-        return own
-    wanted = identity(overrides, RESUMABLE_CHANGES)
-    candidates = []
-    for overrides_file in output_dir.glob("**/.hydra/overrides.yaml"):
-        previous = overrides_file.parent.parent
-        ckpt = previous / "checkpoints" / "last.ckpt"
-        if previous == run_dir or not ckpt.exists():
-            continue
-        if identity(map(str, OmegaConf.load(overrides_file)), RESUMABLE_CHANGES) == wanted:
-            candidates.append(ckpt)
-    if not candidates:
-        raise FileNotFoundError(
-            f"ckpt_path=last: no checkpoints/last.ckpt in {run_dir} nor in an earlier run under {output_dir} "
-            f"with the same overrides {wanted} (paths, logging and {', '.join(RESUMABLE_CHANGES)} may "
-            "differ); pass ckpt_path=<path/to/file.ckpt> instead.")
-    return max(candidates, key=lambda p: p.stat().st_mtime)
