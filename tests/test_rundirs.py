@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from liafnet import config
@@ -19,17 +20,21 @@ TABLES = config.group_options("table")
 
 def test_run_name_is_readable_stable_and_free_of_paths():
     name = run_name(["model=lif", "seed=1", "data.root=/big/disk/DvsGesture", "paths.data_dir=/x"])
-    assert name.startswith("model=lif,seed=1_") and "/" not in name
+    assert name.startswith("model-lif+seed-1_") and "/" not in name
     assert name == run_name(["seed=1", "+model=lif", "data.root=../elsewhere", "logger=csv"])  # order, paths
     assert run_name(["model=lif", "seed=2"]) != name                                            # identity
     assert run_name(["model=lif", "seed=1", "trainer.max_epochs=40"]) != name                  # budget counts
     assert identity(["ckpt_path=last", "hydra.launcher.n_jobs=4", "callbacks.x._target_=a.B"]) == []
 
 
-def test_many_long_overrides_still_give_a_short_name():
-    overrides = [f"tags=[{'x' * 300}]", *(f"model.option_{i}={'y' * 40}" for i in range(30))]
+def test_many_long_overrides_still_give_a_short_name_that_hydra_accepts_in_a_path():
+    overrides = [f"tags=[{'x' * 300}]", "optimizer.lr=0.02", "scheduler={step_size:2}",
+                 *(f"model.option_{i}={'y' * 40}" for i in range(30))]
     name = run_name(overrides, prefix="liaf_synthetic")
     assert len(name) < 80
+    # A checkpoint path into the folder goes back on the command line unquoted (eval, ckpt_path=).
+    (parsed,) = OverridesParser.create().parse_overrides([f"ckpt_path=/out/{name}/checkpoints/best.ckpt"])
+    assert parsed.value() == f"/out/{name}/checkpoints/best.ckpt"
     assert name != run_name(overrides[:-1], prefix="liaf_synthetic")  # the hash sees what the text cuts
 
 

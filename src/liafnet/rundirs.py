@@ -52,16 +52,18 @@ def identity(overrides: Iterable[str], also_ignore: Iterable[str] = ()) -> list[
 
 
 def run_name(overrides: Iterable[str], prefix: str = "") -> str:
-    """``<prefix>_<readable overrides>_<hash>``: e.g. ``model=lif,seed=1_3f0c2a9e``.
+    """``<prefix>_<readable overrides>_<hash>``: e.g. ``model-lif+seed-1_3f0c2a9e``.
 
-    The readable part shows each identity override as ``<last key part>=<value>`` (cut to
-    ``READABLE_CHARS``); the hash is the first ``HASH_CHARS`` hex digits of the SHA-1 of the whole
-    identity, so two runs share a name exactly when they share an identity.
+    The readable part shows each identity override as ``<last key part>-<value>``, joined by ``+``
+    and cut to ``READABLE_CHARS``; it uses only characters that Hydra accepts in an unquoted value
+    (no ``=``, ``,`` or ``:``), so a path into the folder can be passed back as an override
+    (``ckpt_path=<run>/checkpoints/best.ckpt``). The hash is the first ``HASH_CHARS`` hex digits of
+    the SHA-1 of the whole identity, so two runs share a name exactly when they share an identity.
     """
     kept = identity(OmegaConf.to_container(overrides) if OmegaConf.is_config(overrides) else overrides)
     digest = hashlib.sha1("\n".join(kept).encode()).hexdigest()[:HASH_CHARS]
-    readable = ",".join(f"{override_key(o).rsplit('.', 1)[-1]}={o.split('=', 1)[1]}" if "=" in o else o
+    readable = "+".join(f"{override_key(o).rsplit('.', 1)[-1]}-{o.split('=', 1)[1]}" if "=" in o else o
                         for o in kept)
-    readable = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", readable)[:READABLE_CHARS].strip(",-")
+    readable = re.sub(r"[^A-Za-z0-9._+-]+", "-", readable)[:READABLE_CHARS].strip("+-")
     return "_".join(part for part in (prefix, readable, digest) if part)
 
