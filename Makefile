@@ -5,12 +5,12 @@ STAMP := .venv/.installed
 SEEDS ?= 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install train test test-fast bench tables tables-smoke table-efficiency table-gesture \
+.PHONY: help install train test test-fast bench gpu-check tables tables-smoke table-efficiency table-gesture \
 	table-cifar10_dvs table-mnist_dvs table-babi data-synthetic data-mnist_dvs data-cifar10_dvs \
 	data-dvs_gesture data-babi clean
 
 help:  ## list targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+	@grep -hE '^[a-zA-Z0-9_ -]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 install: $(STAMP)  ## create .venv and install liafnet (idempotent)
 
@@ -50,7 +50,13 @@ bench: install  ## speed/memory benchmarks -> benchmarks/results.md and .json
 		--markdown benchmarks/results_neurons.md
 	rm -f benchmarks/results_data.md
 	$(PY) benchmarks/bench_data.py --out benchmarks/results_data.json --markdown benchmarks/results_data.md
+	@if $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
+	  $(PY) benchmarks/bench_cuda_graph.py --out benchmarks/results_neurons_cuda_triton.json; \
+	else echo "bench: no CUDA device, the CUDA rows (bench_cuda_graph.py) are not measured"; fi
 	$(PY) benchmarks/collect.py
+
+gpu-check: install  ## on a GPU machine: CUDA tests of the Triton kernel + CUDA benchmark rows (~5 min)
+	PY=$(PY) benchmarks/gpu_check.sh
 
 clean:  ## remove generated outputs (keeps data/ and .venv/)
 	rm -rf outputs multirun lightning_logs wandb
@@ -62,7 +68,7 @@ EVENT_TABLES := gesture cifar10_dvs mnist_dvs
 # Smoke: every table's grid on tiny data (1 seed, 1 epoch of 2 batches), written to outputs/smoke.
 SMOKE_COMMON := seed=0 logger=csv trainer=debug trainer.limit_train_batches=2 \
 	trainer.enable_progress_bar=false paths.output_dir=outputs/smoke
-SMOKE_EVENTS := $(SMOKE_COMMON) data=synthetic data.spec.time_steps=4
+SMOKE_EVENTS := $(SMOKE_COMMON) data=synthetic data.time_steps=4
 SMOKE_BABI := $(SMOKE_COMMON) data.task=1,2 trainer.max_epochs=2
 # Sweep, then aggregate whatever is on disk even if a job failed; the status is the sweep's.
 # $(3): overrides for the aggregation only.
@@ -74,13 +80,15 @@ table-efficiency: install  ## params, MACs/ACs, synops, energy of every model x 
 table-gesture table-cifar10_dvs table-mnist_dvs: install  ## a paper table: its sweep, then tables + plots
 	$(call table_cmd,$(@:table-%=%),$(TABLE_ARGS))
 
-tables: install  ## every paper table whose data is present, and the efficiency table
-	@status=0; $(MAKE) --no-print-directory table-efficiency || status=1; \
-	for t in $(EVENT_TABLES) babi; do \
-	  if [ -f src/liafnet/conf/table/$$t.yaml ] && $(PY) -m liafnet.tables table=$$t --check-data \
-	      $$( [ $$t = babi ] && [ -n "$(BABI_ROOT)" ] && echo data.root=$(BABI_ROOT) ); then \
-	    $(MAKE) --no-print-directory table-$$t || status=1; fi; \
-	done; exit $$status
+# `make tables`: `python -m liafnet.data.check --plan` checks each table's dataset for a complete original
+# layout (docs/datasets.md), prints the plan (tables, runs, estimated time) and names the tables to run.
+# The bAbI table (about 2 h) runs only when asked for: make tables BABI=1.
+BABI ?=
+tables: install  ## the efficiency table and every paper table whose data is complete (plan first); bAbI with BABI=1
+	@tables=$$($(PY) -m liafnet.data.check --plan $(if $(filter 1 yes true,$(BABI)),--babi) \
+	    $(foreach arg,$(BABI_TABLE_ARGS),--babi-arg $(arg)) $(TABLE_ARGS)) || exit $$?; \
+	status=0; $(MAKE) --no-print-directory table-efficiency || status=1; \
+	for t in $$tables; do $(MAKE) --no-print-directory table-$$t || status=1; done; exit $$status
 
 tables-smoke: install  ## every table's grid on tiny synthetic/bAbI data, end to end (minutes)
 	@status=0; for t in $(EVENT_TABLES); do \
@@ -96,5 +104,7 @@ tables-smoke: install  ## every table's grid on tiny synthetic/bAbI data, end to
 BABI_ROOT ?= $(patsubst %/en,%,$(firstword $(wildcard data/babi/tasks_1-20_v1-2/en ../shared/data/babi/en)))
 data-babi: install  ## download bAbI v1.2 into data/babi and verify it (or print where to put a copy)
 	$(PY) -m liafnet.data.babi_download --root data/babi
+# The bAbI table's own overrides (also given to the plan of `make tables`).
+BABI_TABLE_ARGS = seed='range(0,$(SEEDS))' $(if $(BABI_ROOT),data.root=$(BABI_ROOT))
 table-babi: install  ## bAbI: 20 tasks x liaf lif lstm gru x SEEDS seeds (2 jobs at a time), then the table
-	$(call table_cmd,babi,seed='range(0,$(SEEDS))' $(if $(BABI_ROOT),data.root=$(BABI_ROOT)) $(TABLE_ARGS))
+	$(call table_cmd,babi,$(BABI_TABLE_ARGS) $(TABLE_ARGS))

@@ -24,22 +24,10 @@ from liafnet.data.babi import (
     tokenize,
 )
 from liafnet.data.errors import DatasetNotFoundError
-from tests.helpers import SHARED_DATA
+from tests.helpers import SAMPLE, SHARED_DATA
 
 BABI_ROOT = SHARED_DATA / "babi"
 
-SAMPLE = (
-    "1 Mary moved to the bathroom.\n"
-    "2 John went to the hallway.\n"
-    "3 Where is Mary? \tbathroom\t1\n"
-    "4 Daniel went back to the hallway.\n"
-    "5 Where is Daniel? \thallway\t4\n"
-    "1 The office is north of the kitchen.\n"
-    "2 What is north of the kitchen?\toffice\t1\n"
-    "1 Mary got the milk there.\n"
-    "2 John moved to the bedroom.\n"
-    "3 What is Mary carrying?\tmilk,apple\t1 2\n"
-)
 
 # datasets.md §6: (stories train/test, vocab incl. index 0, max story tokens, max query tokens).
 COUNTS = {

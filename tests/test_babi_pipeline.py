@@ -14,11 +14,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from liafnet.config import sweep_grid
 from liafnet.cli.train import train
 from liafnet.config import CONF_DIR
-from liafnet.tables import PAPER_UNKNOWN, TableSpec, build_table, sweep_grid
-from tests.helpers import REPO
-from tests.test_babi import SAMPLE
+from liafnet.report import PAPER_UNKNOWN, TableSpec, build_table
+from tests.helpers import REPO, SAMPLE
 
 TINY = ("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "logger=csv", "trainer.accelerator=cpu")
 FB_LSTM_MEAN, KERAS_MEAN = 49.2, 60.8  # paper.md §9
@@ -35,7 +35,7 @@ def babi_root(tmp_path) -> Path:
 
 def test_data_config_builds_the_datamodule(make_cfg, babi_root):
     cfg = make_cfg("data=babi", f"data.root={babi_root}", "data.task=2", "data.batch_size=4")
-    assert cfg.data.spec.kind == "text"
+    assert cfg.data.kind == "text"
     datamodule = hydra.utils.instantiate(cfg.data.datamodule, seed=3)
     datamodule.setup("fit")
     assert datamodule.seed == 3 and datamodule.batch_size == 4 and datamodule.tasks == [2]

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-import types
-from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
+from liafnet import config
 from liafnet.data.spec import DataSpec
 from liafnet.models import FAMILIES, build_model
-from liafnet.models.vision import VISION_ONLY_OPTIONS
 from liafnet.profile import count_parameters
 
-CONF = Path(__file__).resolve().parents[1] / "src" / "liafnet" / "conf"
 SPECS = {
     "synthetic": DataSpec("events", 6, "synthetic", 16, 2, 16, 16),
     "dvs_gesture": DataSpec("events", 11, "dvs_gesture", 60, 2, 32, 32),
@@ -131,15 +126,15 @@ def test_option_errors_name_the_key():
     spec = SPECS["synthetic"]
     with pytest.raises(ValueError, match="model.family"):
         build_model("transformer", spec)
-    with pytest.raises(ValueError, match="model.hidden_size is not an option of the liaf model"):
+    with pytest.raises(ValueError, match="model.hidden_size is not an option of LIAFModel"):
         build_model("liaf", spec, hidden_size=3)
-    with pytest.raises(ValueError, match="model.act is not an option of the lif model"):
+    with pytest.raises(ValueError, match="model.act is not an option of LIFModel"):
         build_model("lif", spec, act="selu")
-    with pytest.raises(ValueError, match="model.act must be one of"):
+    with pytest.raises(ValueError, match="model.act must be one of selu, relu, leaky_relu; got 'gelu'"):
         build_model("liaf", spec, act="gelu")
     with pytest.raises(ValueError, match="model.classifier"):
         build_model("liaf", spec, classifier="softmax")
-    with pytest.raises(ValueError, match="model.hidden_size must be a positive integer"):
+    with pytest.raises(ValueError, match="model.hidden_size must be >= 1"):
         build_model("lstm", spec, hidden_size=0)
     with pytest.raises(ValueError, match="model.temporal_kernel"):
         build_model("conv3d", spec, temporal_kernel=2)
@@ -147,35 +142,30 @@ def test_option_errors_name_the_key():
         build_model("convlstm", spec, dropout=1.5)
     with pytest.raises(ValueError, match="model.sum_frames"):
         build_model("gru", spec, sum_frames="yes")
-    with pytest.raises(ValueError, match="data.spec.layout"):
+    with pytest.raises(ValueError, match="data.layout"):
         build_model("liaf", dataclasses.replace(spec, layout="imagenet"))
     with pytest.raises(ValueError, match="too small"):
         build_model("liaf", dataclasses.replace(SPECS["mnist_dvs"], height=8, width=8))
 
 
-def test_text_keys_are_ignored_by_vision_models():
-    build_model("liaf", SPECS["synthetic"], text_hidden=50, text_merge="concat")
-
-
-def test_text_specs_go_to_the_text_builder(monkeypatch):
-    received = {}
-
-    def build_text_model(family, spec, **options):
-        received.update(family=family, spec=spec, options=options)
-        return torch.nn.Identity()
-
-    monkeypatch.setitem(sys.modules, "liafnet.models.text", types.SimpleNamespace(build_text_model=build_text_model))
-    spec = DataSpec("text", 30, vocab_size=40, story_len=20, query_len=5)
-    model = build_model("lstm", spec, sum_frames=False, pool_order="after", text_hidden=50, threshold=0.4)
-    assert isinstance(model, torch.nn.Identity)
-    assert received["family"] == "lstm" and received["spec"] is spec
-    assert received["options"] == {"text_hidden": 50, "threshold": 0.4}
-    assert not VISION_ONLY_OPTIONS & set(received["options"])
+def test_keys_of_the_other_data_kind_must_keep_their_defaults():
+    """A key the data kind ignores is accepted at its default and refused when set (a silent no-op
+    would be a wrong result)."""
+    assert count_parameters(build_model("liaf", SPECS["synthetic"], text_hidden=50))["params"] > 0
+    with pytest.raises(ValueError, match="model.text_merge applies to text data only"):
+        build_model("liaf", SPECS["synthetic"], text_merge="concat")
+    text = DataSpec("text", 30, vocab_size=40, story_len=20, query_len=5)
+    with pytest.raises(ValueError, match="model.hidden_size applies to events data only"):
+        build_model("lstm", text, hidden_size=64)
+    with pytest.raises(ValueError, match="model.sum_frames applies to events data only"):
+        build_model("liaf", text, sum_frames=True)
+    with pytest.raises(ValueError, match="'conv3d' has no text model"):
+        build_model("conv3d", text)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_model_configs_build_on_every_layout(family):
-    cfg = OmegaConf.to_container(OmegaConf.load(CONF / "model" / f"{family}.yaml"))
+    cfg = config.to_plain(config.compose([f"model={family}", "paths.run_dir=."]).model)
     assert cfg.pop("family") == family
     assert cfg.pop("readout") == ("mean" if family in ("liaf", "lif") else "last")
     for layout, spec in SPECS.items():

@@ -65,11 +65,14 @@ def test_sweep_progress_counts_the_jobs_of_config_and_command_line_sweeps():
     assert count_jobs(config.compose(["table=babi", "seed=0"], hydra_config=True, check=False)) == 20 * 4
 
 
-def test_sbatch_script_renders_without_a_cluster():
+def test_sbatch_script_renders_without_a_cluster(tmp_path):
+    temp = tmp_path / "tmp"  # the preview's temporary folder goes here, and must be gone afterwards
+    temp.mkdir()
     result = subprocess.run([sys.executable, "scripts/render_sbatch.py", "model=liaf,lif", "trainer.max_epochs=1",
-                             "hydra.launcher.partition=gpu"], cwd=REPO, env=subprocess_env(),
+                             "hydra.launcher.partition=gpu"], cwd=REPO, env=subprocess_env(TMPDIR=str(temp)),
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not list(temp.iterdir())
     script = result.stdout
     assert script.startswith("#!/bin/bash")
     assert "#SBATCH --partition=gpu" in script

@@ -54,7 +54,7 @@ def test_encoders_of_each_family(family, encoder, layer):
 
 
 def test_sizes_follow_the_keras_recipe():
-    model = build_text_model("lstm", SPEC)
+    model = build_text_model("lstm", SPEC, text_init="keras")  # LSTM/GRU default to torch init (docs/babi.md)
     assert model.story_embedding.embedding_dim == model.question_embedding.embedding_dim == 50
     assert model.question_encoder.rnn.hidden_size == 50 and model.story_encoder.rnn.hidden_size == 50
     assert model.dropout.p == pytest.approx(0.3)
@@ -87,7 +87,7 @@ def test_gain_recurrent_norm_caps_the_liaf_rnn_loop_gain_at_one(family):
     gain = alpha * torch.linalg.matrix_norm(layer.recurrent_weight(alpha), ord=2)
     assert gain.item() == pytest.approx(1.0, abs=1e-5)
     # Over a long input the capped layer stays bounded where the uncapped one overflows.
-    unbounded = build_text_model(family, SPEC, text_hidden=30).story_encoder
+    unbounded = build_text_model(family, SPEC, text_hidden=30, text_recurrent_norm="none").story_encoder
     unbounded.load_state_dict(layer.state_dict())
     x = -torch.ones(3000, 1, layer.input.in_features)
     with torch.no_grad():
@@ -124,11 +124,11 @@ def test_option_scope_per_family():
         build_text_model("lstm", SPEC, threshold=0.3)  # neuron keys are for liaf/lif only
     with pytest.raises(ValueError, match="model.act"):
         build_text_model("lif", SPEC, act="relu")  # LIF outputs spikes: no analog activation
-    with pytest.raises(ValueError, match="model.text_recurrent_norm applies to"):
+    with pytest.raises(ValueError, match="model.text_recurrent_norm is not an option of GRUModel"):
         build_text_model("gru", SPEC, text_recurrent_norm="gain")
     with pytest.raises(ValueError, match="model.text_recurrent_norm applies to"):
         build_text_model("liaf", SPEC, text_encoder="dense", text_recurrent_norm="gain")
-    model = build_text_model("liaf", SPEC, threshold=0.3, act="relu", hidden_size=None, dropout=0.0)
+    model = build_text_model("liaf", SPEC, threshold=0.3, act="relu", dropout=0.0)
     assert model.story_encoder.neuron.params.threshold == 0.3
     assert model.dropout.p == pytest.approx(0.3)  # the vision dropout key does not touch the reader
 
@@ -139,7 +139,7 @@ def test_text_neuron_overrides_the_shared_neuron_keys_for_text_only():
     assert neuron.decay_logit.item() == pytest.approx(3.0) and neuron.params.threshold == pytest.approx(0.4)
     with pytest.raises(ValueError, match=r"model\.text_neuron\.act"):
         build_text_model("lif", SPEC, text_neuron={"act": "relu"})
-    with pytest.raises(ValueError, match=r"model\.text_neuron applies to liaf/lif only"):
+    with pytest.raises(ValueError, match=r"model\.text_neuron is not an option of GRUModel"):
         build_text_model("gru", SPEC, text_neuron={"decay_d0": 1.0})
 
 

@@ -218,7 +218,7 @@ def test_train_py_runs_dvs_gesture_end_to_end_on_a_fake_original_tree(tmp_path):
     tree = tmp_path / "DvsGesture"
     write_gesture_tree(tree, np.random.default_rng(0))
     out = tmp_path / "out"
-    result = _cli("data=dvs_gesture", f"data.root={tree}", "data.spec.time_steps=4", "data.batch_size=2",
+    result = _cli("data=dvs_gesture", f"data.root={tree}", "data.time_steps=4", "data.batch_size=2",
                   *TINY, f"paths.output_dir={out}", f"paths.data_dir={tmp_path / 'data'}")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads(next(out.glob("runs/*/metrics.json")).read_text())
@@ -250,3 +250,38 @@ def test_nonfinite_gradient_step_is_skipped_whole():
         else:
             assert task.skipped_steps == 0 and all(moved)
             assert not torch.isfinite(task.model.weight).all()  # what the skip prevents
+
+
+def test_eval_rebuilds_the_run_from_the_package_config_not_from_the_file(make_cfg, tmp_path):
+    """eval reads the checkpoint weights-only and rebuilds data and model through the package's own
+    config tree: a ``_target_`` planted in the stored config is never called."""
+    import torch
+
+    from liafnet.cli.eval import evaluate
+
+    record = train(make_cfg(*TINY, "trainer.limit_test_batches=null", run_dir=tmp_path / "run"))
+    checkpoint = torch.load(record.test_ckpt, map_location="cpu", weights_only=True)
+    checkpoint["liafnet_config"]["data"]["datamodule"]["_target_"] = "builtins.exit"
+    checkpoint["liafnet_config"]["optimizer"]["_target_"] = "torch.optim.Adam"  # a known one still maps
+    planted = tmp_path / "planted.ckpt"
+    torch.save(checkpoint, planted)
+    result = evaluate(make_cfg(f"ckpt_path={planted}", "accelerator=cpu", "progress_bar=false",
+                               run_dir=tmp_path / "eval", config_name="eval"))
+    assert result["test/acc"] == pytest.approx(record.test_acc, abs=1e-9)
+    assert json.loads((tmp_path / "eval" / "eval_metrics.json").read_text())["test/acc"] == result["test/acc"]
+
+
+def test_trainer_compile_trains_the_compiled_model(make_cfg):
+    """``trainer.compile=true``: the task's model is compiled in place and Lightning's fit loop trains
+    it (aot_eager backend: the same graph capture as inductor without code generation)."""
+    import torch
+
+    from liafnet import build
+
+    cfg = make_cfg(*TINY, "trainer.compile=true", "trainer.compile_backend=aot_eager", "data.time_steps=4")
+    model = build.build_model_from_config(cfg, build.build_datamodule(cfg).spec)
+    assert model._compiled_call_impl is not None  # nn.Module.compile: same module, compiled __call__
+    record = train(cfg)
+    assert record.status == "ok" and 0.0 <= record.test_acc <= 1.0
+    state = torch.load(record.test_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    assert not any("_orig_mod" in key for key in state)  # the checkpoint loads into a plain model

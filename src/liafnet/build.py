@@ -27,27 +27,39 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.errors import InstantiationException
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from liafnet.checkpoint import CONFIG_KEY, model_state, read_checkpoint, spec_of_checkpoint
+from liafnet.checkpoint import model_options_of as _options_of_model_node
 from liafnet.config import data_kind, to_plain
 from liafnet.data.spec import DataSpec
 
 log = logging.getLogger("liafnet")
 
-MODEL_KEYS_NOT_OPTIONS = ("family", "readout")
-CHECKPOINT_CONFIG_KEY = "liafnet_config"
-CHECKPOINT_SPEC_KEY = "liafnet_spec"
+
+
+def instantiate(node, **kwargs):
+    """``hydra.utils.instantiate`` that raises the target's own error (a ``ValueError`` naming the
+    key, a ``FileNotFoundError`` naming the path) instead of Hydra's wrapper around it."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as error:
+        if error.__cause__ is not None:
+            raise error.__cause__ from None
+        raise
 
 
 # ------------------------------------------------------------------------------------ data and model
 def build_datamodule(cfg: DictConfig):
     """``cfg.data.datamodule`` instantiated with the run's seed (not yet prepared or set up).
 
-    Returns a ``LightningDataModule`` with a ``spec`` attribute (complete after ``setup()``).
+    Returns a ``LightningDataModule`` with a ``spec`` attribute (complete after ``setup()`` for text
+    data; for event data known at once, from the dataset class and its options).
     """
-    return hydra.utils.instantiate(cfg.data.datamodule, seed=int(cfg.seed))
+    return instantiate(cfg.data.datamodule, seed=int(cfg.seed))
 
 
 def spec_of(datamodule) -> DataSpec:
@@ -58,30 +70,32 @@ def spec_of(datamodule) -> DataSpec:
 
 def model_options_of(cfg: DictConfig) -> dict[str, Any]:
     """The ``model`` node as the flat keyword options of :func:`liafnet.models.build_model`."""
-    options = to_plain(cfg.model)
-    for key in MODEL_KEYS_NOT_OPTIONS:
-        options.pop(key, None)
-    return options
+    return _options_of_model_node(to_plain(cfg.model))
 
 
 def build_model_from_config(cfg: DictConfig, spec: DataSpec, compile: bool | None = None) -> nn.Module:
-    """The ``cfg.model.family`` network for ``spec``; ``torch.compile`` d when ``compile`` (default:
-    ``cfg.trainer.compile``) is true. Raises ``ValueError`` naming ``model.<key>`` for a bad option."""
+    """The ``cfg.model.family`` network for ``spec``; ``torch.compile`` d (backend
+    ``cfg.trainer.compile_backend``) when ``compile`` (default: ``cfg.trainer.compile``) is true.
+    Raises ``ValueError`` naming ``model.<key>`` for a bad option."""
     from liafnet.models import build_model
 
     model = build_model(cfg.model.family, spec, **model_options_of(cfg))
     if compile is None:
         compile = bool(OmegaConf.select(cfg, "trainer.compile", default=False))
     if compile:
-        model = torch.compile(model)
+        # In place (nn.Module.compile): the module and its state_dict keys stay the same, so
+        # checkpoints of compiled runs load anywhere. Static shapes: one graph per input shape (the
+        # last, smaller batch compiles once more); with dynamic shapes torch 2.13's inductor fails on
+        # the fused neuron's shape guards.
+        model.compile(dynamic=False, backend=OmegaConf.select(cfg, "trainer.compile_backend", default="inductor"))
     return model
 
 
 def build_optimizer_factories(cfg: DictConfig) -> tuple[Any, Any]:
     """``(optimizer, scheduler)`` partials from ``cfg.optimizer`` / ``cfg.scheduler`` (``None``
     when no scheduler is chosen); the task calls them with the parameters / the optimiser."""
-    optimizer = hydra.utils.instantiate(cfg.optimizer)
-    scheduler = hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    optimizer = instantiate(cfg.optimizer)
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     return optimizer, scheduler
 
 
@@ -172,7 +186,7 @@ def validation_enabled(cfg: DictConfig, datamodule) -> bool:
 
 
 def build_callbacks(cfg: DictConfig, run_dir: str | os.PathLike, validate: bool = True) -> tuple[Any, Any, list]:
-    """``(best, last, callbacks)``: the checkpoint callbacks of :mod:`liafnet.checkpoints`
+    """``(best, last, callbacks)``: the checkpoint callbacks of :mod:`liafnet.callbacks`
     (``<run_dir>/checkpoints/best.ckpt`` by ``val/acc``, ``None`` when ``validate`` is false, and
     ``last.ckpt``, every epoch) and the full callback list: the extra callbacks of
     ``cfg.callbacks`` (each from its ``_target_``), ``EarlyStopping`` on ``val/acc`` when
@@ -180,10 +194,10 @@ def build_callbacks(cfg: DictConfig, run_dir: str | os.PathLike, validate: bool 
     last, in this order, so ``last.ckpt`` holds the early-stopping and best state of its epoch)."""
     from lightning.pytorch.callbacks import EarlyStopping
 
-    from liafnet.checkpoints import checkpoint_callbacks
+    from liafnet.callbacks import checkpoint_callbacks
 
     best, last = checkpoint_callbacks(Path(run_dir) / "checkpoints", validate)
-    callbacks: list = [hydra.utils.instantiate(node) for node in (cfg.get("callbacks") or {}).values()]
+    callbacks: list = [instantiate(node) for node in (cfg.get("callbacks") or {}).values()]
     patience = OmegaConf.select(cfg, "early_stopping.patience")
     if patience:
         callbacks.append(EarlyStopping(monitor="val/acc", mode="max", patience=int(patience)))
@@ -192,13 +206,14 @@ def build_callbacks(cfg: DictConfig, run_dir: str | os.PathLike, validate: bool 
 
 
 def build_trainer(cfg: DictConfig, loggers: list | bool, callbacks: list):
-    """``lightning.pytorch.Trainer`` from ``cfg.trainer`` (minus liafnet's own ``compile`` key),
-    writing checkpoints atomically (:class:`liafnet.checkpoints.AtomicCheckpointIO`)."""
-    from liafnet.checkpoints import AtomicCheckpointIO
+    """``lightning.pytorch.Trainer`` from ``cfg.trainer`` (minus liafnet's own ``compile*`` keys),
+    writing checkpoints atomically (:class:`liafnet.callbacks.AtomicCheckpointIO`)."""
+    from liafnet.callbacks import AtomicCheckpointIO
 
     node = OmegaConf.to_container(cfg.trainer, resolve=True)
-    node.pop("compile", None)
-    return hydra.utils.instantiate(node, logger=loggers, callbacks=callbacks, plugins=[AtomicCheckpointIO()])
+    for key in ("compile", "compile_backend"):
+        node.pop(key, None)
+    return instantiate(node, logger=loggers, callbacks=callbacks, plugins=[AtomicCheckpointIO()])
 
 
 # ------------------------------------------------------------------------------------ checkpoints
@@ -241,16 +256,9 @@ def resolve_checkpoint(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> 
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a liafnet checkpoint with ``torch.load(..., weights_only=True)`` (tensors and plain
-    containers only: nothing in the file is executed or instantiated). Raises ``FileNotFoundError``
-    for a missing file and ``ValueError`` for a file that liafnet train did not write."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if CHECKPOINT_CONFIG_KEY not in checkpoint:
-        raise ValueError(f"{path} was not written by liafnet train (no stored config)")
-    return checkpoint
+    """:func:`liafnet.checkpoint.read_checkpoint`: the file as plain containers
+    (``weights_only=True``); ``FileNotFoundError``/``ValueError`` for a missing or foreign file."""
+    return read_checkpoint(path)
 
 
 def run_config_of(checkpoint: dict, data_overrides: DictConfig | dict | None = None) -> DictConfig:
@@ -259,7 +267,7 @@ def run_config_of(checkpoint: dict, data_overrides: DictConfig | dict | None = N
     ``data_overrides`` (e.g. ``{"root": ...}``) merged into ``data``."""
     from liafnet.config import from_plain
 
-    tree = dict(checkpoint[CHECKPOINT_CONFIG_KEY])
+    tree = dict(checkpoint[CONFIG_KEY])
     if data_overrides:
         data = OmegaConf.merge(OmegaConf.create(tree["data"]), OmegaConf.create(to_plain(data_overrides)))
         tree["data"] = OmegaConf.to_container(data)
@@ -267,15 +275,12 @@ def run_config_of(checkpoint: dict, data_overrides: DictConfig | dict | None = N
 
 
 def spec_from_checkpoint(checkpoint: dict) -> DataSpec | None:
-    """The :class:`DataSpec` stored in ``checkpoint`` (``None`` for checkpoints written before it was
-    stored)."""
-    spec = checkpoint.get(CHECKPOINT_SPEC_KEY)
-    return DataSpec(**spec) if spec else None
-
-
-def model_state(checkpoint: dict) -> dict[str, torch.Tensor]:
-    """The model's own ``state_dict`` from a task checkpoint (keys without the ``model.`` prefix)."""
-    return {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items() if k.startswith("model.")}
+    """The :class:`DataSpec` the checkpoint's model was built for; ``None`` when an older checkpoint
+    does not record it."""
+    try:
+        return spec_of_checkpoint(checkpoint)
+    except ValueError:
+        return None
 
 
 __all__ = [

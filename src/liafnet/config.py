@@ -97,6 +97,17 @@ def first_of_sweeps(overrides: Sequence[str]) -> list[str]:
     return plain
 
 
+def sweep_grid(params: Mapping[str, object], overrides: Sequence[str]) -> dict[str, list]:
+    """The values each key takes in a basic-sweeper multirun: ``hydra.sweeper.params`` first,
+    then the command line, later entries winning (as Hydra's BasicSweeper does)."""
+    grid: dict[str, list] = {}
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()] + list(overrides))
+    for override in parsed:
+        key = override.get_key_element().lstrip("+~")
+        grid[key] = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+    return grid
+
+
 def compose(overrides: Sequence[str] = (), config_name: str = "train", *, hydra_config: bool = False,
             check: bool = True) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` with command-line style ``overrides``.
@@ -135,7 +146,7 @@ def validate(cfg: DictConfig) -> None:
 
 def data_kind(cfg: DictConfig) -> str:
     """``"events"`` or ``"text"``: the kind of input the config's data produces (``data.kind``)."""
-    return OmegaConf.select(cfg, "data.kind") or OmegaConf.select(cfg, "data.spec.kind") or "events"
+    return OmegaConf.select(cfg, "data.kind") or "events"
 
 
 def to_plain(cfg: DictConfig) -> dict:

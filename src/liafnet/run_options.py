@@ -106,6 +106,7 @@ class TrainerOptions(Options):
 
     max_epochs: Optional[int] = option(None, ge=1)
     compile: bool = option(False, doc="torch.compile the model (liafnet.build.build_model_from_config)")
+    compile_backend: str = option("inductor", doc="torch.compile backend: inductor (default) | aot_eager | ...")
 
 
 @dataclass
@@ -130,8 +131,7 @@ def _subset(schema: type[Options], node: Mapping | None, prefix: str) -> None:
     """Check the keys of ``node`` that ``schema`` knows; the rest belong to someone else."""
     if node is None:
         return
-    known = set(schema.keys())
-    schema.parse({k: v for k, v in node.items() if k in known}, prefix=prefix)
+    schema.parse({k: node[k] for k in schema.keys() if k in node}, prefix=prefix)
 
 
 def check_run_config(cfg: Mapping[str, Any]) -> None:

@@ -35,7 +35,7 @@ class OptionError(ValueError):
 
     def __init__(self, key: str, message: str):
         self.key, self.message = key, message
-        super().__init__(f"{key}: {message}")
+        super().__init__(f"{key} {message}")
 
     def under(self, prefix: str) -> OptionError:
         """The same error with ``prefix`` (``"model."``) in front of the key."""
@@ -71,7 +71,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if value is None:
         if optional or base is Any:
             return None
-        raise OptionError(name, f"must be set, got null")
+        raise OptionError(name, "must be set, got null")
     origin = typing.get_origin(base) or base
     if base is Any:
         return value
@@ -107,7 +107,7 @@ def _check_bounds(name: str, value: Any, meta: Mapping) -> None:
         return
     choices = meta.get("choices")
     if choices is not None and value not in choices:
-        raise OptionError(name, f"{value!r} is not allowed; choose one of {', '.join(map(str, choices))}")
+        raise OptionError(name, f"must be one of {', '.join(map(str, choices))}; got {value!r}")
     for bound, fails, text in (("ge", lambda v, b: v < b, ">="), ("gt", lambda v, b: v <= b, ">"),
                                ("le", lambda v, b: v > b, "<="), ("lt", lambda v, b: v >= b, "<")):
         limit = meta.get(bound)

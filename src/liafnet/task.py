@@ -18,6 +18,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torchmetrics.classification import MulticlassAccuracy
 
+from liafnet.checkpoint import CONFIG_KEY, SPEC_KEY
 from liafnet.models.options import READOUTS
 from liafnet.run_options import LOSSES
 
@@ -161,9 +162,9 @@ class ClassificationTask(LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.run_config is not None:
-            checkpoint["liafnet_config"] = self.run_config
+            checkpoint[CONFIG_KEY] = self.run_config
         if self.run_spec is not None:
-            checkpoint["liafnet_spec"] = dataclasses.asdict(self.run_spec)
+            checkpoint[SPEC_KEY] = dataclasses.asdict(self.run_spec)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

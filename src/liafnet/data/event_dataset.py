@@ -9,6 +9,7 @@ fresh cache entry is read once and preprocessed; ``__getitem__`` then only slice
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 
 from liafnet.data.aedat import read_aedat
 from liafnet.data.frames import FrameCache, event_pixels, frame_shape, time_bins
+from liafnet.data.timestamps import check_policy
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,37 @@ class EventFileDataset(Dataset):
     """
 
     name = "events"
+    CLASSES: tuple[str, ...] = ()
 
-    def __init__(self, on_bad_file: str = "raise", cache_dir: str | PathLike | None = None):
+    @classmethod
+    def frame_spec(cls, **options) -> dict[str, int]:
+        """``time_steps, channels, height, width, num_classes`` of the samples ``cls(**options)``
+        yields, from the options alone (no files are read): the one source of a data config's frame
+        shape. Missing options take the constructor's defaults; bad ones raise ``ValueError``."""
+        params = inspect.signature(cls.__init__).parameters
+        values = {name: p.default for name, p in params.items() if p.default is not inspect.Parameter.empty}
+        values.update(options)
+        time_steps, (channels, height, width) = cls._geometry(values)
+        return {"time_steps": time_steps, "channels": channels, "height": height, "width": width,
+                "num_classes": cls._num_classes(values)}
+
+    @classmethod
+    def _geometry(cls, options: dict) -> tuple[int, tuple[int, int, int]]:
+        """``(T, (P, H, W))`` for constructor ``options`` (all of them, defaults filled in)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _num_classes(cls, options: dict) -> int:
+        """The ``num_classes`` option where the dataset has one, else its fixed class count."""
+        return int(options["num_classes"]) if "num_classes" in options else len(cls.CLASSES)
+
+    def __init__(
+        self, on_bad_file: str = "raise", cache_dir: str | PathLike | None = None, on_time_jump: str = "drop"
+    ):
         if on_bad_file not in BAD_FILE_POLICIES:
             raise ValueError(f"data.on_bad_file must be one of {BAD_FILE_POLICIES}, got {on_bad_file!r}")
         self.on_bad_file = on_bad_file
+        self.on_time_jump = check_policy(on_time_jump)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.bad_files: list[str] = []
         self.sources: list[Path] = []
@@ -62,8 +90,8 @@ class EventFileDataset(Dataset):
         raise NotImplementedError
 
     def _read(self, path: Path) -> np.ndarray:
-        """Events of one recording (AEDAT by default)."""
-        return read_aedat(path)
+        """Events of one recording (AEDAT by default), ``t`` non-decreasing under ``on_time_jump``."""
+        return read_aedat(path, on_time_jump=self.on_time_jump)
 
     def _preprocess(self, events: np.ndarray, keys: Sequence[tuple]) -> tuple[np.ndarray, dict[tuple, tuple[int, int]]]:
         raise NotImplementedError
@@ -163,8 +191,9 @@ class WholeRecordingDataset(EventFileDataset):
         binary: bool = True,
         on_bad_file: str = "raise",
         cache_dir: str | PathLike | None = None,
+        on_time_jump: str = "drop",
     ):
-        super().__init__(on_bad_file=on_bad_file, cache_dir=cache_dir)
+        super().__init__(on_bad_file=on_bad_file, cache_dir=cache_dir, on_time_jump=on_time_jump)
         if int(time_steps) != time_steps or time_steps < 1:
             raise ValueError(f"{self.name} time_steps must be a positive integer, got {time_steps}")
         self.time_steps = int(time_steps)
@@ -180,6 +209,8 @@ class WholeRecordingDataset(EventFileDataset):
             "sensor_size": list(self.sensor_size),
             "downsample": self.downsample,
             "out_size": None if self.out_size is None else list(self.out_size),
+            # Part of the key so that caches built by readers that kept time out of order are rebuilt.
+            "on_time_jump": self.on_time_jump,
         }
 
     def _preprocess(self, events: np.ndarray, keys: Sequence[tuple]) -> tuple[np.ndarray, dict]:

@@ -57,11 +57,15 @@ class EventDataModule(LightningDataModule):
     augmentation) and ``dataset(split="test")``. Validation is a seeded split of the training set, so
     model selection never sees the test split. ``prepare`` (optional) makes the files first, e.g. the
     embedded synthetic dataset; it runs once per node.
+
+    ``spec`` (a :class:`DataSpec`) comes from the dataset class and its options
+    (``EventFileDataset.frame_spec``: frame shape ``[T, C, H, W]`` and class count), so it is known
+    before any file is read; ``layout`` names the models' channel plan (``liafnet.models.vision.LAYOUTS``).
     """
 
     def __init__(
         self,
-        spec: Mapping,
+        layout: str,
         dataset: Callable[..., Dataset],
         batch_size: int = 32,
         num_workers: int = 0,
@@ -76,8 +80,8 @@ class EventDataModule(LightningDataModule):
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
-        self.spec = DataSpec(**dict(spec))
         self.dataset_factory = dataset
+        self.spec = DataSpec(kind="events", layout=layout, **self._frame_spec(dataset))
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.val_fraction = val_fraction
@@ -99,23 +103,20 @@ class EventDataModule(LightningDataModule):
         train_plain = self.dataset_factory(split="train") if self.train_kwargs else train_full
         test = self.dataset_factory(split="test")
         self._datasets = [train_full, train_plain, test]
-        self._check_frame_shape(test if len(test) else train_plain)
         train_idx, val_idx = split_indices(len(train_full), self.val_fraction, self.seed)
         self.train_set = Subset(train_full, train_idx.tolist())
         self.val_set = Subset(train_plain, val_idx.tolist())
         self.test_set = test
 
-    def _check_frame_shape(self, dataset: Dataset) -> None:
-        if len(dataset) == 0:
-            return
-        frames = torch.as_tensor(dataset[0][0])
-        expected = (self.spec.time_steps, self.spec.channels, self.spec.height, self.spec.width)
-        if tuple(frames.shape) != expected:
-            raise ValueError(
-                f"the dataset yields frames of shape {tuple(frames.shape)} but data.spec says "
-                f"(time_steps, channels, height, width) = {expected}; make data.spec agree with the "
-                "dataset options (e.g. data.spec.height = sensor height // downsample)."
-            )
+    @staticmethod
+    def _frame_spec(dataset: Callable[..., Dataset]) -> dict[str, int]:
+        """The dataset class's ``frame_spec`` for the partial's options (see the class docstring)."""
+        func, keywords = getattr(dataset, "func", dataset), dict(getattr(dataset, "keywords", {}) or {})
+        if not hasattr(func, "frame_spec"):
+            raise TypeError(f"data.datamodule.dataset: {func!r} has no frame_spec(**options); event datasets "
+                            "derive from liafnet.data.event_dataset.EventFileDataset")
+        keywords.pop("split", None)
+        return func.frame_spec(**keywords)
 
     @property
     def bad_files(self) -> list[str]:

@@ -29,10 +29,10 @@ class DataSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"data.spec.kind must be one of {KINDS}, got {self.kind!r}")
+            raise ValueError(f"data.kind must be one of {KINDS}, got {self.kind!r}")
         if self.num_classes < 2:
-            raise ValueError(f"data.spec.num_classes must be >= 2, got {self.num_classes}")
+            raise ValueError(f"data.num_classes must be >= 2, got {self.num_classes}")
         if self.kind == "events":
             for name in ("time_steps", "channels", "height", "width"):
                 if getattr(self, name) < 1:
-                    raise ValueError(f"data.spec.{name} must be >= 1, got {getattr(self, name)}")
+                    raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")

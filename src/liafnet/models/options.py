@@ -105,6 +105,7 @@ class RNNModel(ModelOptions, TextOptions):
     dropout: float = option(0.0, ge=0, lt=1, kind="events", doc="between stacked layers")
     text_init: str = option("torch", choices=("keras", "torch"), kind="text",
                             doc="torch defaults, chosen on bAbI validation (docs/babi.md) | keras")
+    text_encoder: str = option("rnn", choices=("rnn",), kind="text", doc="the family's own recurrent layer")
 
 
 @dataclass
@@ -157,11 +158,11 @@ def model_options(family: str, options: Mapping[str, Any], data_kind: str) -> Mo
     family that has no model for ``data_kind``.
     """
     if family not in MODEL_SCHEMAS:
-        raise OptionError("model.family", f"{family!r} is not allowed; choose one of {', '.join(FAMILIES)} "
-                                          "(model=<family>)")
+        raise OptionError("model.family", f"must be one of {', '.join(FAMILIES)} (model=<family>); "
+                                          f"got {family!r}")
     if data_kind == "text" and family not in TEXT_FAMILIES:
-        raise OptionError("model.family", f"{family!r} has no text model; choose one of "
-                                          f"{', '.join(TEXT_FAMILIES)} for text data")
+        raise OptionError("model.family", f"must be one of {', '.join(TEXT_FAMILIES)} for text data; "
+                                          f"{family!r} has no text model")
     options = {"family": family, **options}
     parsed = MODEL_SCHEMAS[family].parse(options, prefix="model.")
     parsed.ignored_for(data_kind, prefix="model.")

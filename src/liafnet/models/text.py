@@ -128,7 +128,8 @@ def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
     o = model_options(family, options, "text").to_dict()
     spiking_neurons = family in ("liaf", "lif")
     recurrent_norm = o.get("text_recurrent_norm", "none")
-    if spiking_neurons and o["text_encoder"] != "rnn" and recurrent_norm != "none":
+    # The dense encoder has no recurrent weight: asking for its loop-gain cap is a mistake.
+    if spiking_neurons and o["text_encoder"] != "rnn" and options.get("text_recurrent_norm", "none") != "none":
         raise ValueError("model.text_recurrent_norm applies to the LIAF-RNN encoder (text_encoder=rnn) only; "
                          f"set model.text_recurrent_norm=none with text_encoder={o['text_encoder']}")
     neuron = None

@@ -1,4 +1,5 @@
-"""Checkpoints a run can trust: ``best.ckpt``, ``last.ckpt``, atomic writes, resume from any folder.
+"""The Lightning side of a run's checkpoints: ``best.ckpt``, ``last.ckpt``, atomic writes, resume
+from any folder (reading a checkpoint back: :mod:`liafnet.checkpoint`).
 
 Each run writes into ``<run_dir>/checkpoints/``:
 
