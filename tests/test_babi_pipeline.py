@@ -12,6 +12,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from liafnet.config import sweep_grid
 from liafnet.cli.train import train
@@ -61,6 +62,16 @@ def test_missing_data_fails_the_run_naming_make_data_babi(make_cfg, tmp_path):
     assert json.loads((Path(cfg.paths.run_dir) / "metrics.json").read_text())["status"] == "failed"
 
 
+def test_empty_validation_split_with_early_stopping_is_refused_before_training(make_cfg, babi_root):
+    cfg = make_cfg("experiment=babi", "model=lstm", f"data.root={babi_root}", "data.task=2", "data.val_fraction=0",
+                   *TINY)
+    with pytest.raises(ValueError, match=r"early_stopping.patience=20 .*data.val_fraction=0.*"
+                                         r"set data.val_fraction > 0 or early_stopping.patience=null"):
+        train(cfg)
+    written = json.loads((Path(cfg.paths.run_dir) / "metrics.json").read_text())
+    assert written["status"] == "failed" and written["epochs"] is None  # nothing was trained
+
+
 def test_table_config_grid_launcher_and_dirs():
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
@@ -72,8 +83,8 @@ def test_table_config_grid_launcher_and_dirs():
     assert sweep_grid(dict(cfg.hydra.sweeper.params), ["seed=range(0,1)"])["seed"] == [0]
     assert cfg.hydra.launcher.n_jobs == 2 and "joblib" in cfg.hydra.launcher._target_
     assert cfg.hydra.sweep.dir.endswith("sweeps/babi")
-    # A path in data.root would otherwise become nested folders in every cell's name.
-    assert "data.root" in cfg.hydra.job.config.override_dirname.exclude_keys
+    # Cells are named by liafnet.rundirs.run_name (tests/test_rundirs.py): no path, no hand-kept key list.
+    assert "override_dirname" not in OmegaConf.to_yaml(cfg.hydra.sweep)
 
 
 def test_paper_file_holds_the_published_anchors():

@@ -332,7 +332,7 @@ def test_shipped_tables_and_paper_files(name):
     config = yaml.safe_load((REPO / "src" / "liafnet" / "conf" / "table" / f"{name}.yaml").read_text())
     assert (REPO / "src" / "liafnet" / "conf" / "table" / f"{name}.yaml").read_text().startswith("# @package _global_")
     assert config["hydra"]["mode"] == "MULTIRUN"
-    assert config["hydra"]["sweep"]["subdir"] == "${hydra.job.override_dirname}"
+    assert config["hydra"]["sweep"]["subdir"] == "${liafnet.run_name:${hydra.overrides.task}}"  # tests/test_rundirs.py
     assert config["hydra"]["sweep"]["dir"] == f"${{paths.output_dir}}/sweeps/{name}"
     grid = sweep_grid(config["hydra"]["sweeper"]["params"], [])
     assert grid == {"model": MODELS, "seed": [0, 1, 2]}

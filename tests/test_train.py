@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from liafnet.build import find_last_checkpoint, wandb_mode
@@ -113,6 +114,70 @@ def test_ckpt_last_finds_the_newest_matching_run(tmp_path):
     assert old.exists()
     with pytest.raises(FileNotFoundError, match="ckpt_path=last"):
         find_last_checkpoint(current, tmp_path, ["model=gru"])
+    # "Train longer": a larger budget, other paths and logging still find the run; other settings do not.
+    short = fake_run("short", ["model=gru", "trainer.max_epochs=3", "paths.data_dir=/a", "data.root=/a/x"], 4_000)
+    fake_run("other_lr", ["model=gru", "trainer.max_epochs=3", "optimizer.lr=0.1"], 5_000)
+    longer = ["model=gru", "trainer.max_epochs=30", "ckpt_path=last", "paths.data_dir=/b", "data.root=/b/x",
+              "logger=csv", "trainer.enable_progress_bar=false"]
+    assert find_last_checkpoint(current, tmp_path, longer) == short
+
+
+def test_last_ckpt_is_the_last_epoch_and_a_resume_in_another_folder_tests_the_best_epoch(make_cfg, tmp_path):
+    """The lr jumps 100-fold after epoch 1, so val/acc peaks at epoch 1 and falls after it: last.ckpt
+    (epoch 2) differs from best.ckpt (epoch 1), and a resumed run must still test epoch 1."""
+    peak_first = ("seed=7", "trainer.deterministic=true", "trainer.limit_train_batches=8", "optimizer.lr=0.02",
+                  "scheduler=step", "scheduler.step_size=2", "scheduler.gamma=100",
+                  "trainer.enable_progress_bar=false", "logger=csv", "trainer.accelerator=cpu")
+    first = train(make_cfg(*peak_first, "trainer.max_epochs=3", run_dir=tmp_path / "first"))
+    folder = tmp_path / "first" / "checkpoints"
+    assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 2
+    assert torch.load(folder / "best.ckpt", weights_only=True)["epoch"] == 1
+    assert first.test_ckpt == str(folder / "best.ckpt")
+
+    resumed = train(make_cfg(*peak_first, "trainer.max_epochs=4", f"ckpt_path={folder / 'last.ckpt'}",
+                             run_dir=tmp_path / "resumed"))
+    assert resumed.resumed_from == str(folder / "last.ckpt") and resumed.epochs == 4
+    assert resumed.val_acc == first.val_acc and resumed.test_acc == first.test_acc
+    assert resumed.test_ckpt == str(tmp_path / "resumed" / "checkpoints" / "best.ckpt")
+    tested = torch.load(resumed.test_ckpt, weights_only=True)
+    expected = torch.load(folder / "best.ckpt", weights_only=True)
+    assert tested["epoch"] == 1
+    assert all(torch.equal(tested["state_dict"][k], v) for k, v in expected["state_dict"].items())
+
+
+def test_empty_validation_split_trains_without_validation_and_tests_the_last_epoch(make_cfg, tmp_path):
+    cfg = make_cfg(*TINY, "trainer.max_epochs=2", "data.datamodule.val_fraction=0")
+    record = train(cfg)
+    assert record.status == "ok" and record.val_acc is None and 0.0 <= record.test_acc <= 1.0
+    folder = Path(cfg.paths.run_dir) / "checkpoints"
+    assert record.test_ckpt == str(folder / "last.ckpt") and not (folder / "best.ckpt").exists()
+    assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 1
+    # Early stopping watches validation: refused before training, naming both keys.
+    refused = make_cfg(*TINY, "data.datamodule.val_fraction=0", "early_stopping.patience=3", run_dir=tmp_path / "es")
+    with pytest.raises(ValueError, match=r"early_stopping.patience=3 .*data.datamodule.val_fraction=0"):
+        train(refused)
+    assert not (tmp_path / "es" / "checkpoints").exists()
+
+
+def test_failed_run_prints_its_error_first_and_last_and_lists_only_files_that_exist(tmp_path, data_dir):
+    run_dir = tmp_path / "run"
+    result = _cli(*TINY, "optimizer.lr=1e30", "trainer.limit_train_batches=6", f"paths.data_dir={data_dir}",
+                  f"hydra.run.dir={run_dir}")
+    assert result.returncode == 1
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    error = "liafnet: error: NonFiniteLossError: training loss became"
+    assert lines[-1].startswith(error)                                # last
+    first = next(i for i, line in enumerate(lines) if line.startswith(error))
+    assert first < lines.index(next(x for x in lines if x.startswith("liafnet: liaf on synthetic")))  # and first
+    assert "Traceback" not in result.stdout + result.stderr           # the long part went to the log
+    listed = [line.split(" : ", 1)[1].split(" (")[0] for line in lines if " : " in line]
+    assert listed and all(Path(p).exists() for p in listed)
+    assert not (run_dir / "checkpoints").exists() and "checkpoints" not in result.stdout
+    record = json.loads((run_dir / "metrics.json").read_text())
+    log = Path(record["log"])
+    assert log.parent == run_dir and str(log) in result.stdout
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "NonFiniteLossError" in text
 
 
 def _cli(*args, cwd=REPO, timeout=900):

@@ -163,52 +163,85 @@ def close_loggers() -> None:
         wandb.finish()
 
 
-def build_callbacks(cfg: DictConfig, run_dir: str | os.PathLike) -> tuple[Any, list]:
-    """``(checkpoint, callbacks)``: the ``ModelCheckpoint`` (``<run_dir>/checkpoints``, ``best.ckpt``
-    by ``val/acc`` and ``last.ckpt``) and the full callback list (plus ``EarlyStopping`` on
-    ``val/acc`` when ``early_stopping.patience`` is set)."""
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+def validation_enabled(cfg: DictConfig, datamodule) -> bool:
+    """Whether the run validates; call after ``datamodule.setup("fit")``.
 
-    checkpoint = ModelCheckpoint(
-        dirpath=Path(run_dir) / "checkpoints", filename="best", monitor="val/acc", mode="max",
-        save_top_k=1, save_last=True, auto_insert_metric_name=False)
-    callbacks: list = [checkpoint]
+    Without validation data (a validation fraction of 0, a split too small to hold one sample, or
+    ``trainer.limit_val_batches=0``) the run trains without validation, writes only ``last.ckpt``
+    and tests the last epoch's weights (a warning says so). Early stopping needs validation, so that
+    combination raises ``ValueError`` here, before training, naming both keys.
+    """
+    limit = OmegaConf.select(cfg, "trainer.limit_val_batches")
+    if (limit is None or float(limit) > 0) and len(datamodule.val_dataloader()) > 0:
+        return True
+    key = "data.val_fraction" if "val_fraction" in cfg.data else "data.datamodule.val_fraction"
+    why = (f"trainer.limit_val_batches={limit}" if limit is not None and float(limit) == 0
+           else f"{key}={OmegaConf.select(cfg, key)} leaves no validation data")
+    patience = OmegaConf.select(cfg, "early_stopping.patience")
+    if patience:
+        raise ValueError(f"early_stopping.patience={patience} needs validation data, but {why}: "
+                         f"set {key} > 0 or early_stopping.patience=null")
+    log.warning("%s: training without validation; the test uses the last epoch's weights (last.ckpt)", why)
+    return False
+
+
+def build_callbacks(cfg: DictConfig, run_dir: str | os.PathLike, validate: bool = True) -> tuple[Any, Any, list]:
+    """``(best, last, callbacks)``: the checkpoint callbacks of :mod:`liafnet.callbacks`
+    (``<run_dir>/checkpoints/best.ckpt`` by ``val/acc``, ``None`` when ``validate`` is false, and
+    ``last.ckpt``, every epoch) and the full callback list: the extra callbacks of
+    ``cfg.callbacks`` (each from its ``_target_``), ``EarlyStopping`` on ``val/acc`` when
+    ``early_stopping.patience`` is set, then the checkpoints (Lightning runs checkpoint callbacks
+    last, in this order, so ``last.ckpt`` holds the early-stopping and best state of its epoch)."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from liafnet.callbacks import checkpoint_callbacks
+
+    best, last = checkpoint_callbacks(Path(run_dir) / "checkpoints", validate)
+    callbacks: list = [instantiate(node) for node in (cfg.get("callbacks") or {}).values()]
     patience = OmegaConf.select(cfg, "early_stopping.patience")
     if patience:
         callbacks.append(EarlyStopping(monitor="val/acc", mode="max", patience=int(patience)))
-    return checkpoint, callbacks
+    callbacks += [c for c in (best, last) if c is not None]
+    return best, last, callbacks
 
 
 def build_trainer(cfg: DictConfig, loggers: list | bool, callbacks: list):
-    """``lightning.pytorch.Trainer`` from ``cfg.trainer`` (minus liafnet's own ``compile*`` keys)."""
+    """``lightning.pytorch.Trainer`` from ``cfg.trainer`` (minus liafnet's own ``compile*`` keys),
+    writing checkpoints atomically (:class:`liafnet.callbacks.AtomicCheckpointIO`)."""
+    from liafnet.callbacks import AtomicCheckpointIO
+
     node = OmegaConf.to_container(cfg.trainer, resolve=True)
     for key in ("compile", "compile_backend"):
         node.pop(key, None)
-    return instantiate(node, logger=loggers, callbacks=callbacks)
+    return instantiate(node, logger=loggers, callbacks=callbacks, plugins=[AtomicCheckpointIO()])
 
 
 # ------------------------------------------------------------------------------------ checkpoints
 def find_last_checkpoint(run_dir: Path, output_dir: Path, overrides: list[str]) -> Path:
-    """Resolve ``ckpt_path=last``: this run dir's last checkpoint, else the newest earlier run of
-    the same command (same overrides apart from ``ckpt_path``) under ``output_dir``. Raises
-    ``FileNotFoundError`` saying what was searched."""
+    """Resolve ``ckpt_path=last``: ``run_dir``'s own ``checkpoints/last.ckpt``, else the newest
+    ``last.ckpt`` of an earlier run under ``output_dir`` with the same identity
+    (:func:`liafnet.rundirs.identity`), where a longer budget (``trainer.max_epochs`` and the other
+    :data:`~liafnet.rundirs.RESUMABLE_CHANGES`) still counts as the same run ("train longer").
+    Raises ``FileNotFoundError`` saying what was searched."""
+    from liafnet.rundirs import RESUMABLE_CHANGES, identity
+
     own = run_dir / "checkpoints" / "last.ckpt"
     if own.exists():
         return own
-    wanted = sorted(o for o in overrides if not o.startswith("ckpt_path="))
+    wanted = identity(overrides, RESUMABLE_CHANGES)
     candidates = []
     for overrides_file in output_dir.glob("**/.hydra/overrides.yaml"):
         previous = overrides_file.parent.parent
         ckpt = previous / "checkpoints" / "last.ckpt"
         if previous == run_dir or not ckpt.exists():
             continue
-        theirs = sorted(o for o in OmegaConf.load(overrides_file) if not str(o).startswith("ckpt_path="))
-        if theirs == wanted:
+        if identity(map(str, OmegaConf.load(overrides_file)), RESUMABLE_CHANGES) == wanted:
             candidates.append(ckpt)
     if not candidates:
         raise FileNotFoundError(
             f"ckpt_path=last: no checkpoints/last.ckpt in {run_dir} nor in an earlier run under {output_dir} "
-            f"with the same overrides {wanted}; pass ckpt_path=<path/to/file.ckpt> instead.")
+            f"with the same overrides {wanted} (paths, logging and {', '.join(RESUMABLE_CHANGES)} may "
+            "differ); pass ckpt_path=<path/to/file.ckpt> instead.")
     return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
@@ -254,5 +287,5 @@ __all__ = [
     "build_callbacks", "build_datamodule", "build_loggers", "build_model_from_config",
     "build_optimizer_factories", "build_task", "build_trainer", "close_loggers", "data_kind",
     "find_last_checkpoint", "load_checkpoint", "model_options_of", "model_state", "resolve_checkpoint",
-    "run_config_of", "spec_from_checkpoint", "spec_of", "wandb_mode",
+    "run_config_of", "spec_from_checkpoint", "spec_of", "validation_enabled", "wandb_mode",
 ]

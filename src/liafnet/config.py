@@ -30,6 +30,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from liafnet.rundirs import run_name
 from liafnet.schema import OptionError
 from liafnet.models.options import MODEL_SCHEMAS, check_model_config
 from liafnet.run_options import OPTIMIZER_SCHEMAS, SCHEDULER_SCHEMAS, check_run_config
@@ -46,6 +47,8 @@ def register() -> None:
     Resolvers: ``${liafnet.unique:}`` -- a 4-hex-digit random suffix for run folders, cached like
     Hydra's own ``now`` so every job of a sweep agrees on the sweep dir (the value travels with the
     config into submitit jobs).
+    ``${liafnet.run_name:<overrides>[,<prefix>]}`` -- run, sweep-job and table-cell folder names:
+    a readable part plus a hash of the overrides that define the run (:func:`liafnet.rundirs.run_name`).
 
     Schemas (ConfigStore group ``schema/<group>``, used by the YAML files through
     ``defaults: [/schema/<group>/<name>@_here_, _self_]``): ``schema/model/<family>`` for each
@@ -58,6 +61,7 @@ def register() -> None:
         return
     OmegaConf.register_new_resolver("liafnet.unique", lambda: secrets.token_hex(2), use_cache=True,
                                     replace=True)
+    OmegaConf.register_new_resolver("liafnet.run_name", run_name, replace=True)
     store = ConfigStore.instance()
     for group, schemas in (("model", MODEL_SCHEMAS), ("optimizer", OPTIMIZER_SCHEMAS),
                            ("scheduler", SCHEDULER_SCHEMAS)):

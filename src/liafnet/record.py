@@ -59,6 +59,7 @@ class RunRecord:
     csv_log: str | None = "csv/metrics.csv"
     test_ckpt: str | None = None
     resumed_from: str | None = None
+    log: str | None = None  # the run folder's log holding a failed run's full traceback
     bad_files: list[str] = field(default_factory=list)
     skipped_steps: int | None = None
     # provenance

@@ -8,13 +8,17 @@ and always closes its wandb run so the jobs of a sequential multirun never share
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import sys
 import time
 import traceback
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch import seed_everything
 from omegaconf import DictConfig, OmegaConf
@@ -71,35 +75,37 @@ def train(cfg: DictConfig) -> RunRecord:
         datamodule.prepare_data()
         datamodule.setup("fit")
         spec = build.spec_of(datamodule)
+        validate = build.validation_enabled(cfg, datamodule)
         model = build.build_model_from_config(cfg, spec)
         from liafnet.profile import profile_model
 
         stats = profile_model(model, spec)  # analytic spike rate; replaced by measured rates after fit
         record.params, record.macs, record.acs = stats["params"], stats["macs"], stats["acs"]
         task = build.build_task(cfg, model, spec)
-        checkpoint, callbacks = build.build_callbacks(cfg, run_dir)
+        best, last, callbacks = build.build_callbacks(cfg, run_dir, validate)
         trainer = build.build_trainer(cfg, build.build_loggers(cfg), callbacks)
         ckpt_path = build.resolve_checkpoint(cfg, run_dir, overrides)
-        if ckpt_path is not None and cfg.get("ckpt_path") == "last":
-            record.resumed_from = ckpt_path
+        record.resumed_from = ckpt_path
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         record.train_time_s = time.perf_counter() - start
         record.samples_per_s = _metric(task.samples_per_second)
-        record.val_acc = _metric(checkpoint.best_model_score)
+        record.val_acc = _metric(best.best_model_score) if best is not None else None
         record.epochs = int(trainer.current_epoch)
         if task.skip_nonfinite_grads:
             record.skipped_steps = task.skipped_steps
-        # ACs from spike rates measured on one validation batch with the trained weights.
+        # ACs from spike rates measured on one validation (else training) batch with the trained weights.
         from lightning.fabric.utilities.apply_func import move_data_to_device
 
-        batch = move_data_to_device(next(iter(datamodule.val_dataloader()))[0], task.device)
+        loader = datamodule.val_dataloader() if validate else datamodule.train_dataloader()
+        batch = move_data_to_device(next(iter(loader))[0], task.device)
         measured = profile_model(model, spec, inputs=batch)
         record.macs, record.acs = measured["macs"], measured["acs"]
         if cfg.get("test", True):
-            best = checkpoint.best_model_path or None
-            results = trainer.test(task, datamodule=datamodule, ckpt_path=best or "last", verbose=False)
+            # The best validation epoch; without validation data, the last epoch.
+            tested = (best.best_model_path if best is not None else "") or last.best_model_path
+            results = trainer.test(task, datamodule=datamodule, ckpt_path=tested, verbose=False)
             record.test_acc = _metric(results[0].get("test/acc")) if results else None
-            record.test_ckpt = best
+            record.test_ckpt = tested
         record.bad_files = list(getattr(datamodule, "bad_files", []))
         record.status = "ok"
         is_zero = trainer.is_global_zero
@@ -108,6 +114,9 @@ def train(cfg: DictConfig) -> RunRecord:
         record.status = "failed"
         record.error = f"{type(error).__name__}: {error}"
         record.traceback = traceback.format_exc(limit=20)
+        if is_zero:
+            print(f"liafnet: error: {record.error}", flush=True)  # before any teardown output
+            record.log = str(log_traceback(run_dir, traceback.format_exc()))
         raise
     finally:
         if record.train_time_s is None:
@@ -118,27 +127,59 @@ def train(cfg: DictConfig) -> RunRecord:
             print_summary(run_dir, record)
 
 
+def log_traceback(run_dir: Path, text: str) -> Path:
+    """Append a failed run's full traceback to the run folder's log and return that file: the log
+    Hydra's job logging writes there (``<job name>.log``), else ``train.log``. Written to the file
+    only, so the console keeps the short error."""
+    run_dir = run_dir.resolve()
+    record = logging.LogRecord("liafnet", logging.ERROR, __file__, 0, "%s", (text,), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == run_dir:
+            handler.handle(record)
+            handler.flush()
+            return Path(handler.baseFilename)
+    path = run_dir / "train.log"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:  # a log only grows: appended, like Hydra's own
+        handle.write(text)
+    return path
+
+
 def print_summary(run_dir: Path, record: RunRecord) -> None:
-    """Print where the run's outputs are, and its result or error."""
+    """Print where the run's outputs are (only files that exist) and its result. A failed run ends
+    with its error, which it also printed when it happened, so no teardown output hides it."""
     lines = [f"liafnet: {record.model} on {record.data} (seed {record.seed}): {record.status}"]
     if record.status == "ok":
         lines.append(f"  test/acc {record.test_acc}  val/acc {record.val_acc}  train {record.train_time_s:.1f} s")
-    else:
-        lines.append(f"  error: {record.error}")
-    lines.append(f"  metrics.json : {run_dir / 'metrics.json'}")
-    lines.append(f"  csv logs     : {run_dir / 'csv' / 'metrics.csv'}")
-    lines.append(f"  checkpoints  : {run_dir / 'checkpoints'} (best.ckpt, last.ckpt)")
+    files = [("metrics.json", run_dir / "metrics.json", ""),
+             ("log", Path(record.log) if record.log else None, " (full traceback)"),
+             ("csv logs", run_dir / "csv" / "metrics.csv", "")]
+    lines += [f"  {name:<12} : {path}{note}" for name, path, note in files if path is not None and path.is_file()]
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").glob("*.ckpt"))
+    if checkpoints:
+        lines.append(f"  {'checkpoints':<12} : {run_dir / 'checkpoints'} ({', '.join(checkpoints)})")
     wandb_dir = run_dir / "wandb"
     if wandb_dir.exists():
-        lines.append(f"  wandb        : {wandb_dir} (offline runs: `wandb sync {wandb_dir}/offline-run-*`)")
+        lines.append(f"  {'wandb':<12} : {wandb_dir} (offline runs: `wandb sync {wandb_dir}/offline-run-*`)")
+    if record.status != "ok":
+        lines.append(f"liafnet: error: {record.error}")
     print("\n".join(lines), flush=True)
 
 
 @hydra.main(version_base="1.3", config_path=str(config.CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Entry point of ``liafnet-train`` and ``python train.py`` (``train`` checks the config first,
-    so a bad value ends as a ``failed`` record naming the key)."""
-    record = train(cfg)
+    so a bad value ends as a ``failed`` record naming the key).
+
+    A failed single run exits with status 1 after its summary (the error first and last, the full
+    traceback in the run folder's log); ``HYDRA_FULL_ERROR=1`` re-raises it instead. In a sweep the
+    error propagates, so Hydra records the failed job and runs the others."""
+    try:
+        record = train(cfg)
+    except Exception:
+        if HydraConfig.get().mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        sys.exit(1)
     return record.get(cfg.get("optimized_metric") or "val/acc")
 
 
