@@ -257,7 +257,7 @@ def export_checkpoint(ckpt_path: str | os.PathLike, out: str | os.PathLike | Non
     model without an NIR form (LIAF: the analog fire; see :func:`to_nir`).
     """
     nir = require_nir()
-    from liafnet.checkpoint import CONFIG_KEY, load_model, read_checkpoint, spec_of_checkpoint
+    from liafnet.trained import CONFIG_KEY, load_model, read_checkpoint, spec_of_checkpoint
 
     checkpoint = read_checkpoint(ckpt_path)
     model_config = checkpoint[CONFIG_KEY]["model"]
