@@ -165,7 +165,7 @@ def train(cfg: DictConfig) -> dict:
     is_zero = rank_zero_only.rank == 0
     metrics: dict = {
         "model": cfg.model.family, "data": cfg.data.name, "seed": int(cfg.seed), "status": "running",
-        "test/acc": None, "val/acc": None, "params": None, "macs": None, "acs": None,
+        "test/acc": None, "test/acc_authors": None, "val/acc": None, "params": None, "macs": None, "acs": None,
         "train_time_s": None, "samples_per_s": None, "error": None, "git_rev": git_revision(),
         "table": cfg.get("table_spec", {}).get("name") if cfg.get("table_spec") else None,
         "overrides": overrides, "run_dir": str(run_dir), "csv_log": "csv/metrics.csv",
@@ -190,6 +190,7 @@ def train(cfg: DictConfig) -> dict:
 
         from liafnet.models import build_model
         from liafnet.profile import profile_model
+        from liafnet.protocol import BestTestAccuracy
         from liafnet.task import ClassificationTask
 
         validate_config(cfg)
@@ -207,6 +208,7 @@ def train(cfg: DictConfig) -> dict:
             model=model, num_classes=spec.num_classes,
             optimizer=hydra.utils.instantiate(cfg.optimizer),
             scheduler=hydra.utils.instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+            scheduler_interval=cfg.get("scheduler_interval", "epoch"),
             loss=cfg.loss, readout=cfg.model.get("readout", "mean"),
             stop_on_nonfinite_loss=bool(cfg.get("stop_on_nonfinite_loss", True)),
             skip_nonfinite_grads=bool(cfg.get("skip_nonfinite_grads", False)), seed=int(cfg.seed),
@@ -219,6 +221,13 @@ def train(cfg: DictConfig) -> dict:
         patience = cfg.get("early_stopping", {}).get("patience")
         if patience:
             callbacks.append(EarlyStopping(monitor="val/acc", mode="max", patience=int(patience)))
+        # The authors' protocol (liafnet.protocol): best test accuracy at their evaluation cadence.
+        authors = cfg.get("authors_protocol") or {}
+        protocol = None
+        if authors.get("every_n_steps") or authors.get("every_n_epochs"):
+            protocol = BestTestAccuracy(every_n_steps=authors.get("every_n_steps"),
+                                        every_n_epochs=authors.get("every_n_epochs"))
+            callbacks.append(protocol)
         trainer = hydra.utils.instantiate(cfg.trainer, logger=build_loggers(cfg), callbacks=callbacks)
         ckpt_path = cfg.get("ckpt_path")
         if ckpt_path == "last":
@@ -230,6 +239,10 @@ def train(cfg: DictConfig) -> dict:
         metrics["samples_per_s"] = _metric(task.samples_per_second)
         metrics["val/acc"] = _metric(checkpoint.best_model_score)
         metrics["epochs"] = int(trainer.current_epoch)
+        metrics["steps"] = int(trainer.global_step)
+        if protocol is not None:
+            metrics["test/acc_authors"] = _metric(protocol.best)
+            metrics["test/acc_authors_step"] = protocol.best_step
         if task.skip_nonfinite_grads:
             metrics["skipped_steps"] = task.skipped_steps
         # ACs from spike rates measured on one validation batch with the trained weights.

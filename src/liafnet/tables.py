@@ -47,7 +47,7 @@ _DEFAULT_FIELDS = (
     {"key": "acs", "name": "ACs", "format": "count"},
     {"key": "train_time_s", "name": "train time", "format": "seconds"},
 )
-_FORMATS = ("count", "seconds", "float")
+_FORMATS = ("count", "seconds", "float", "percent")  # percent: a fraction shown x 100, one decimal
 _AGGREGATIONS = ("mean", "sum")
 
 
@@ -250,6 +250,8 @@ class TableSpec:
     # A smoke run (tiny data and budget): the paper column stays for orientation, no "ours - paper".
     smoke: bool = False
     claim: Claim | None = None
+    # The training recipe of the table's runs and its source, printed under the title.
+    recipe: str | None = None
 
     @property
     def identity_keys(self) -> tuple[str, ...]:
@@ -272,7 +274,7 @@ class TableSpec:
         _require(spec, ("name", "rows"), where)
         unknown = set(spec) - {
             "name", "title", "metric", "scale", "digits", "rows", "columns", "seed_key", "grid",
-            "paper", "paper_key", "fields", "summary", "plots", "smoke", "claim",
+            "paper", "paper_key", "fields", "summary", "plots", "smoke", "claim", "recipe",
         }
         if unknown:
             raise TableSpecError(f"{where}: unknown keys {sorted(unknown)}; see docs/tables.md")
@@ -332,6 +334,7 @@ class TableSpec:
             plots=plots,
             smoke=smoke,
             claim=None if spec.get("claim") is None else _claim(spec["claim"], columns, f"{where}.claim"),
+            recipe=None if spec.get("recipe") is None else " ".join(str(spec["recipe"]).split()),
         )
 
     def paper_entry(self, row: str, col: str | None) -> tuple[float | None, str | None]:
@@ -672,6 +675,8 @@ def _format_field(value: float | None, spec: FieldSpec) -> Text:
         return Text.plain(format_count(value))
     if spec.format == "seconds":
         return Text.plain(format_seconds(value))
+    if spec.format == "percent":
+        return Text.plain(f"{100 * value:.1f}")
     return Text.plain(f"{value:.3g}")
 
 
@@ -867,6 +872,8 @@ def _notes(table: Table) -> list[str]:
 def render_markdown(table: Table) -> str:
     headers, body, summary = _grid_rows(table)
     text = f"# {table.spec.title}\n\n"
+    if table.spec.recipe:
+        text += f"{table.spec.recipe}\n\n"
     text += tabulate([[c.md for c in row] for row in body + summary], headers=[h.md for h in headers],
                      tablefmt="github", disable_numparse=True)
     text += "\n\n" + "\n".join(f"- {line}" for line in _notes(table)) + "\n"
@@ -880,7 +887,7 @@ def render_latex(table: Table) -> str:
     if summary:  # a rule between the rows and the summary lines (tabular: begin, rule, header, rule)
         lines = tabular.splitlines()
         tabular = "\n".join(lines[:4 + len(body)] + [r"\hline"] + lines[4 + len(body):])
-    comments = "".join(f"% {line}\n" for line in [table.spec.title] + _notes(table))
+    comments = "".join(f"% {line}\n" for line in [table.spec.title, table.spec.recipe or ""] + _notes(table) if line)
     return comments + tabular + "\n"
 
 

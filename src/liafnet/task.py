@@ -19,6 +19,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 READOUTS = ("mean", "last")
 LOSSES = ("ce", "mse")
+SCHEDULER_INTERVALS = ("epoch", "step")  # when the scheduler steps: after each epoch or optimiser step
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -64,8 +65,11 @@ class ClassificationTask(LightningModule):
         stop_on_nonfinite_loss: bool = True,
         skip_nonfinite_grads: bool = False,
         seed: int = 0,
+        scheduler_interval: str = "epoch",
     ):
         super().__init__()
+        if scheduler_interval not in SCHEDULER_INTERVALS:
+            raise ValueError(f"scheduler_interval must be one of {SCHEDULER_INTERVALS}, got {scheduler_interval!r}")
         if readout not in READOUTS:
             raise ValueError(f"model.readout must be one of {READOUTS}, got {readout!r}")
         if loss not in LOSSES:
@@ -73,6 +77,7 @@ class ClassificationTask(LightningModule):
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
         self.loss_kind = loss
         self.readout_mode = readout
         self.stop_on_nonfinite_loss = stop_on_nonfinite_loss
@@ -167,7 +172,8 @@ class ClassificationTask(LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer),
+                                                         "interval": self.scheduler_interval}}
 
     @property
     def samples_per_second(self) -> float:
