@@ -179,7 +179,7 @@ def test_bernoulli_recipe_feeds_binary_draws_of_scaled_counts(make_cfg):
     datamodule.prepare_data()
     datamodule.setup("fit")
     frames, _ = next(iter(datamodule.train_dataloader()))
-    assert frames.shape[2:] == (2, 16, 16)
+    assert frames.shape[2:] == (2, 42, 42)
     assert set(frames.unique().tolist()) <= {0.0, 1.0}
     counts = datamodule.test_set.dataset[0][0]
     assert counts.max() > 1  # count frames underneath, so the draws are not the binary frames

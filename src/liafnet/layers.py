@@ -230,7 +230,7 @@ RECURRENT_NORMS = ("none", "gain")
 
 
 class RecurrentLIAF(nn.Module):
-    """LIAF-RNN (paper.md §4): the recurrent weight acts on the membrane potential.
+    """LIAF-RNN (docs/paper.md §4): the recurrent weight acts on the membrane potential.
 
     ``U^t = W_x X^t + b + W_v V^{t-1}``, then fire/output/reset/leak as every LIAF neuron
     (eqs. (2)-(5) of :mod:`liafnet.neurons`), ``V^{-1} = 0``. Input ``[L, B, N]``, output ``[L, B, H]``.

@@ -1,7 +1,7 @@
 """LIAF and LIF neuron dynamics: pure functions over explicit state, and a fused multi-step kernel.
 
 One step of a layer with synaptic input ``I`` (docs/neurons.md has the derivation and the option
-table; paper.md §3 the sources). The state is the post-reset, post-leak potential ``V`` with
+table; docs/paper.md §3 the sources). The state is the post-reset, post-leak potential ``V`` with
 ``V^{-1} = 0``::
 
     (1) U^t = I^t + V^{t-1}                      integrate

@@ -6,7 +6,7 @@
 Counting rules (docs/profile.md):
 
 - ``params``: weights and biases of convolutions, linear and recurrent layers; ``bn_params`` (BN
-  affine) and ``neuron_params`` (learnable decays) are reported apart, as paper.md §5 counts them.
+  affine) and ``neuron_params`` (learnable decays) are reported apart, as docs/paper.md §5 counts them.
 - ``dense_macs``: every synaptic multiply-accumulate, ignoring sparsity (bias, BN and pooling not
   counted). A synaptic layer whose input is spike-driven (the output of a LIF neuron, possibly
   pooled, or binary event frames at the network input) does accumulates instead: its ``acs`` are the
@@ -14,11 +14,11 @@ Counting rules (docs/profile.md):
   stated ``spike_rate`` times its dense MACs. Every other synaptic layer counts its dense MACs in
   ``macs``. ``synops = macs + acs``.
 - Neuron state updates: 2 multiplications (decay, reset) and 2 additions (integration, threshold
-  compare) per neuron and step, as the authors' ops notebook (paper.md §8).
+  compare) per neuron and step, as the authors' ops notebook (docs/paper.md §8).
 - ``energy``: 45 nm, 32-bit float (Horowitz, ISSCC 2014): MAC 4.6 pJ, AC 0.9 pJ, neuron
   multiplication 3.7 pJ, neuron addition 0.9 pJ.
 - ``paper_convention``: multiplications and additions by the authors' ``ops_cal.ipynb`` rules
-  (paper.md §8), dense, with our extension to linear and recurrent layers; labelled as such.
+  (docs/paper.md §8), dense, with our extension to linear and recurrent layers; labelled as such.
 
 Models run once on the ``meta`` device when no batch is given, so profiling needs no data and no
 memory for activations.
@@ -44,7 +44,7 @@ DEFAULT_SPIKE_RATE = 0.1
 ENERGY_PJ = {"mac": 4.6, "ac": 0.9, "neuron_mult": 3.7, "neuron_add": 0.9}
 ENERGY_SOURCE = ("M. Horowitz, 'Computing's energy problem', ISSCC 2014: 45 nm, 32-bit float multiply "
                  "3.7 pJ, add 0.9 pJ; a MAC = multiply + add = 4.6 pJ, an AC = add = 0.9 pJ")
-PAPER_LABEL = ("authors' ops_cal.ipynb rules (paper.md §8): conv multiplications Cin*Cout*O^2*k^2 per step "
+PAPER_LABEL = ("authors' ops_cal.ipynb rules (docs/paper.md §8): conv multiplications Cin*Cout*O^2*k^2 per step "
                "(none for spike-driven inputs), additions Cin*Cout*O^2*(k^2-1), ANN convs add one multiply per "
                "output for the bias, neurons 2 multiplications + 2 additions per step; linear and recurrent "
                "layers use our extension (Nin*Nout multiplications, (Nin-1)*Nout additions); dense, per sample")

@@ -33,7 +33,7 @@ from tabulate import tabulate
 
 from liafnet.io import atomic_write_text
 
-# paper.md §7: wherever the paper's value is unknown, tables say so; they never invent one.
+# docs/paper.md §7: wherever the paper's value is unknown, tables say so; they never invent one.
 PAPER_UNKNOWN = "not available"
 MISSING = "missing"
 FAILED = "failed"
@@ -857,7 +857,7 @@ def _notes(table: Table) -> list[str]:
                     sources.setdefault(source or "no source given", []).append(label)
         for source, labels in sources.items():
             lines.append(f"Paper ({', '.join(labels)}): {source}")
-        lines.append(f'Paper values unknown to us print "{PAPER_UNKNOWN}" (see paper.md §7).')
+        lines.append(f'Paper values unknown to us print "{PAPER_UNKNOWN}" (see docs/paper.md §7).')
     for reference in spec.references:
         lines.append(f"{reference.name}: {reference.source}")
     problems = [p for row in table.rows for col in table.cols for p in table.cell(row, col).problems]

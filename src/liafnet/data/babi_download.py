@@ -74,8 +74,8 @@ Could not download bAbI ({reason}). To get it by hand:
   2. Unpack it:  tar -xzf tasks_1-20_v1-2.tar.gz -C {root}
      giving {root}/{top}/en/qa1_single-supporting-fact_train.txt ... (40 files in en/).
   3. Check it:   python -m liafnet.data.babi_download --root {root}
-Or point data.root at any folder holding en/, e.g. the shared read-only copy:
-  python train.py data=babi data.root=../shared/data/babi"""
+Or point data.root at any folder holding en/ (read-only copies work):
+  python train.py data=babi data.root=/path/to/tasks_1-20_v1-2"""
 
 
 def sha256(path: Path) -> str:
