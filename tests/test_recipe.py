@@ -106,6 +106,17 @@ def test_split_groups_keeps_each_group_on_one_side():
         split_groups(["a"] * 5, 0.5, seed=0)
 
 
+def test_gesture_recipe_validates_on_held_out_users(make_cfg):
+    cfg = make_cfg("experiment=gesture", "+standin=gesture_tiny")
+    datamodule = hydra.utils.instantiate(cfg.data.datamodule, seed=0)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    groups = datamodule.train_set.dataset.groups
+    train_users = {groups[i] for i in datamodule.train_set.indices}
+    val_users = {groups[i] for i in datamodule.val_set.indices}
+    assert val_users and train_users and not train_users & val_users
+
+
 # ----------------------------------------------------------------------------- stand-in data
 
 
