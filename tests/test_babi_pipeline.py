@@ -13,8 +13,10 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from liafnet.cli import CONF_DIR, train
-from liafnet.tables import PAPER_UNKNOWN, TableSpec, build_table, sweep_grid
+from liafnet.cli.tables import sweep_grid
+from liafnet.cli.train import train
+from liafnet.config import CONF_DIR
+from liafnet.report import PAPER_UNKNOWN, TableSpec, build_table
 from tests.helpers import REPO
 from tests.test_babi import SAMPLE
 
@@ -48,7 +50,7 @@ def test_experiment_run_writes_metrics(make_cfg, babi_root, family):
     assert cfg.model.text_hidden == 100 and cfg.early_stopping.patience == 20
     metrics = train(cfg)
     written = json.loads((Path(cfg.paths.run_dir) / "metrics.json").read_text())
-    assert written["status"] == metrics["status"] == "ok"
+    assert written["status"] == metrics.status == "ok"
     assert written["data"] == "babi" and written["model"] == family and written["config"]["data"]["task"] == 2
     assert 0.0 <= written["test/acc"] <= 1.0 and written["params"] > 0
 
@@ -62,7 +64,7 @@ def test_missing_data_fails_the_run_naming_make_data_babi(make_cfg, tmp_path):
 
 def test_table_config_grid_launcher_and_dirs():
     GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         cfg = compose("train", overrides=["table=babi"], return_hydra_config=True)
     GlobalHydra.instance().clear()
     assert cfg.data.name == "babi" and cfg.trainer.max_epochs == 40 and list(cfg.logger) == ["csv"]

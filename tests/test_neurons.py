@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 
 from liafnet.neurons import (
-    SELU,
     Gaussian,
-    LeakyReLU,
     NeuronParams,
     Rectangle,
     ReLU,
+    integrate,
     liaf_multistep,
     liaf_multistep_reference,
     liaf_step,
     lif_step,
     neuron_config,
+    neuron_loop,
 )
 
-ACTS = {"selu": SELU(), "relu": ReLU(), "leaky_relu": LeakyReLU(0.2)}
-SURROGATES = {"rect": Rectangle(), "rect_narrow": Rectangle(centre=0.3, half_width=0.2, height=2.0),
-              "gauss": Gaussian()}
+from tests.helpers import ACTS, ANALOG_GRID, SPIKE_GRID, analog_params, spike_params
 
 
 def _inputs(seed: int, per_channel: bool, learnable: bool):
@@ -52,28 +48,15 @@ def _compare(p: NeuronParams, per_channel: bool, learnable: bool, seed: int = 0)
     assert 0 < spikes.sum() < spikes.numel()
 
 
-# Analog (LIAF) options: output mode x activation x clamp x fire test x reset x reset gradient x beta.
-ANALOG_GRID = list(itertools.product(("ntr", "tr"), ACTS, (False, True), (False, True), ("hard", "soft"),
-                                     (True, False), (0.0, 0.05)))
-
-
 @pytest.mark.parametrize("output,act,clamp,fire_ge,reset,detach,beta", ANALOG_GRID)
 def test_fused_equals_reference_liaf(output, act, clamp, fire_ge, reset, detach, beta):
-    p = NeuronParams(output=output, act=ACTS[act], clamp=clamp, fire_ge=fire_ge, reset=reset,
-                     detach_reset=detach, beta=beta, v_reset=0.0 if reset == "soft" else -0.1,
-                     surrogate=Gaussian() if detach else Rectangle())
+    p = analog_params(output, act, clamp, fire_ge, reset, detach, beta)
     _compare(p, per_channel=False, learnable=True)
-
-
-# Spiking (LIF) options and the decay variants: surrogate x reset x reset gradient x v_reset x decay form.
-SPIKE_GRID = list(itertools.product(SURROGATES, ("hard", "soft"), (True, False), (0.0, 0.1),
-                                    ("layer", "channel", "fixed")))
 
 
 @pytest.mark.parametrize("surrogate,reset,detach,v_reset,decay", SPIKE_GRID)
 def test_fused_equals_reference_lif(surrogate, reset, detach, v_reset, decay):
-    p = NeuronParams(output="spike", surrogate=SURROGATES[surrogate], reset=reset, detach_reset=detach,
-                     v_reset=v_reset, threshold=0.4)
+    p = spike_params(surrogate, reset, detach, v_reset)
     _compare(p, per_channel=decay == "channel", learnable=decay != "fixed", seed=3)
 
 
@@ -105,6 +88,44 @@ def test_authors_recurrence_by_hand():
     assert u == pytest.approx([0.3, 0.58, 0.1, 0.76])
     y = liaf_multistep(x, torch.tensor(alpha, dtype=torch.float64), NeuronParams())
     torch.testing.assert_close(y[:, 0], torch.selu(torch.tensor(u, dtype=torch.float64)))
+
+
+def test_neuron_loop_records_the_authors_recurrence():
+    """The recorded U, S, Y follow U^t = alpha U^{t-1} (1 - S^{t-1}) + I^t, S = [U > 0.5], Y = selu(U)."""
+    x = torch.tensor([[0.3], [0.4], [0.1], [0.7]], dtype=torch.float64)
+    outputs, trace = neuron_loop(integrate(x), 4, torch.tensor(0.6, dtype=torch.float64), NeuronParams(),
+                                 record=True)
+    u = torch.tensor([[0.3], [0.58], [0.1], [0.76]], dtype=torch.float64)  # 0.58 fires, so 0.1 follows
+    torch.testing.assert_close(trace.u, u)
+    assert trace.s[:, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+    torch.testing.assert_close(trace.y, torch.selu(u))
+    torch.testing.assert_close(outputs, torch.selu(u))
+    assert neuron_loop(integrate(x), 4, torch.tensor(0.6), NeuronParams())[1] is None
+    with pytest.raises(ValueError, match="at least one step"):
+        neuron_loop(integrate(x), 0, torch.tensor(0.6), NeuronParams())
+
+
+def test_neuron_loop_feeds_back_previous_output_and_carry():
+    """Potential from the previous output, readout with a carry: a recurrence written out by hand."""
+    x = torch.tensor([0.2, 0.5, -0.1, 0.3], dtype=torch.float64).reshape(4, 1)
+    p = NeuronParams(act=ReLU())
+
+    def potential(t, state, out):
+        u = x[t] if state is None else x[t] + state.v
+        return u if out is None else u + 2.0 * out
+
+    def readout(u, y, carry):  # running sum of outputs, emitted as the loop output
+        total = y if carry is None else carry + y
+        return total, total
+
+    outputs, _ = neuron_loop(potential, 4, torch.tensor(0.5, dtype=torch.float64), p, readout=readout)
+    v, out, expected = 0.0, 0.0, []
+    for x_t in x[:, 0].tolist():
+        u = x_t + v + 2.0 * out
+        out = out + max(u, 0.0)
+        v = 0.5 * u * (u <= 0.5)
+        expected.append(out)
+    assert outputs[:, 0].tolist() == pytest.approx(expected)
 
 
 def test_spikes_binary_and_liaf_analog():
