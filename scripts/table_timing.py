@@ -9,6 +9,10 @@ included (frames come from the on-disk cache), so real runs take somewhat longer
     PYTHONPATH=src python scripts/table_timing.py --layouts dvs_gesture --json timing.json
     PYTHONPATH=src python scripts/table_timing.py --recipe           # the tables' recipes (below)
 
+``--cpu-time`` (CPU only) counts the process's CPU seconds over all threads instead of wall clock:
+on a shared machine the wall clock includes other jobs' time, CPU seconds do not (with N busy
+threads they are up to N times the wall time of an idle machine).
+
 ``--recipe`` takes each cell's batch and budget from the authors' recipe the table trains with
 (conf/experiment/<table>.yaml and conf/recipe/<table>_<model>.yaml): its batch size, its budget in
 iterations or epochs, and its evaluation cadence (validation and the authors' protocol's test pass,
@@ -62,7 +66,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_steps(model, spec: DataSpec, batch: int, device: torch.device, steps: int) -> tuple[float, float]:
+def time_steps(model, spec: DataSpec, batch: int, device: torch.device, steps: int,
+               clock=time.perf_counter) -> tuple[float, float]:
     """Seconds per training step and per evaluation step (median of ``steps`` after warm-up)."""
     frames = (torch.rand(spec.time_steps, batch, spec.channels, spec.height, spec.width, device=device) < 0.05)
     frames = frames.float()
@@ -86,10 +91,10 @@ def time_steps(model, spec: DataSpec, batch: int, device: torch.device, steps: i
         measured = []
         for _ in range(steps):
             _sync(device)
-            start = time.perf_counter()
+            start = clock()
             step()
             _sync(device)
-            measured.append(time.perf_counter() - start)
+            measured.append(clock() - start)
             if measured[-1] > 5.0:  # slow cells: a couple of steps are enough
                 break
         times[name] = sorted(measured)[len(measured) // 2]
@@ -126,7 +131,7 @@ def recipe_budget(layout: str, family: str) -> dict:
 
 
 def measure(layout: str, family: str, device: torch.device, steps: int, recipe: bool = False,
-            batch: int | None = None) -> dict:
+            batch: int | None = None, clock=time.perf_counter) -> dict:
     setting = SETTINGS[layout]
     budget = recipe_budget(layout, family) if recipe else None
     run_batch = budget["batch"] if budget else setting.batch
@@ -135,7 +140,7 @@ def measure(layout: str, family: str, device: torch.device, steps: int, recipe: 
         try:
             torch.manual_seed(0)
             model = build_model(family, setting.spec).to(device)
-            train_s, eval_s = time_steps(model, setting.spec, batch, device, steps)
+            train_s, eval_s = time_steps(model, setting.spec, batch, device, steps, clock)
             break
         except torch.OutOfMemoryError:
             model = None
@@ -180,10 +185,15 @@ def main() -> None:
     parser.add_argument("--json", help="also write the measurements here")
     parser.add_argument("--recipe", action="store_true", help="batch and budget of the tables' recipes")
     parser.add_argument("--batch", type=int, help="time every cell at this batch (scaled to the run's)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="CPU: count process CPU seconds (all threads) instead of wall clock, so that "
+                             "other jobs on a shared machine do not inflate the times")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device: {name}; torch {torch.__version__}; fp32; data loading not included", flush=True)
+    clock = "process CPU seconds, all threads" if args.cpu_time else "wall clock"
+    print(f"device: {name}; torch {torch.__version__}; {torch.get_num_threads()} threads; fp32; {clock}; "
+          "data loading not included", flush=True)
     results = []
     if args.recipe:
         print("| table | model | recipe | params | batch (timed) | train step | eval step | train steps | "
@@ -195,7 +205,8 @@ def main() -> None:
     for layout in args.layouts:
         total = 0.0
         for family in args.families:
-            row = measure(layout, family, device, args.steps, recipe=args.recipe, batch=args.batch)
+            row = measure(layout, family, device, args.steps, recipe=args.recipe, batch=args.batch,
+                          clock=time.process_time if args.cpu_time else time.perf_counter)
             results.append(row)
             if "error" in row:
                 print(f"| {SETTINGS[layout].table} | {family} | | | {row['error']} | | | | |", flush=True)
