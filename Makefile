@@ -64,11 +64,14 @@ clean:  ## remove generated outputs (keeps data/ and .venv/)
 # ---- paper tables (docs/tables.md) -------------------------------------------------------------
 # Extra overrides for table runs and their aggregation, e.g. make table-gesture TABLE_ARGS=trainer=gpu
 TABLE_ARGS ?=
+# STANDIN=1: run a table's full recipe on synthetic events of the real dataset's shapes and sizes
+# (conf/standin/<table>.yaml), e.g. to time it without the data: make table-gesture STANDIN=1
+STANDIN ?=
 EVENT_TABLES := gesture cifar10_dvs mnist_dvs
-# Smoke: every table's grid on tiny data (1 seed, 1 epoch of 2 batches), written to outputs/smoke.
+# Smoke: every table's grid through its recipe on a tiny stand-in (conf/standin/<table>_tiny.yaml:
+# 1 seed, 2 batches, T = 4 at 16x16), written to outputs/smoke.
 SMOKE_COMMON := seed=0 logger=csv trainer=debug trainer.limit_train_batches=2 \
 	trainer.enable_progress_bar=false paths.output_dir=outputs/smoke
-SMOKE_EVENTS := $(SMOKE_COMMON) data=synthetic data.time_steps=4
 SMOKE_BABI := $(SMOKE_COMMON) data.task=1,2 trainer.max_epochs=2
 # Sweep, then aggregate whatever is on disk even if a job failed; the status is the sweep's.
 # $(3): overrides for the aggregation only.
@@ -78,7 +81,7 @@ table-efficiency: install  ## params, MACs/ACs, synops, energy of every model x 
 	$(PY) -m liafnet.profile --table outputs/tables/efficiency
 
 table-gesture table-cifar10_dvs table-mnist_dvs: install  ## a paper table: its sweep, then tables + plots
-	$(call table_cmd,$(@:table-%=%),$(TABLE_ARGS))
+	$(call table_cmd,$(@:table-%=%),$(TABLE_ARGS) $(if $(STANDIN),+standin=$(@:table-%=%)))
 
 # `make tables`: `python -m liafnet.data.check --plan` checks each table's dataset for a complete original
 # layout (docs/datasets.md), prints the plan (tables, runs, estimated time) and names the tables to run.
@@ -90,12 +93,12 @@ tables: install  ## the efficiency table and every paper table whose data is com
 	status=0; $(MAKE) --no-print-directory table-efficiency || status=1; \
 	for t in $$tables; do $(MAKE) --no-print-directory table-$$t || status=1; done; exit $$status
 
-tables-smoke: install  ## every table's grid on tiny synthetic/bAbI data, end to end (minutes)
+tables-smoke: install  ## every table's grid through its recipe on tiny stand-in/bAbI data, end to end (minutes)
 	@status=0; for t in $(EVENT_TABLES); do \
-	  ( $(call table_cmd,$$t,$(SMOKE_EVENTS),+table_spec.smoke=true) ) || status=1; \
+	  ( $(call table_cmd,$$t,$(SMOKE_COMMON) +standin=$${t}_tiny,++table_spec.smoke=true) ) || status=1; \
 	done; \
 	if [ -n "$(BABI_ROOT)" ]; then \
-	  ( $(call table_cmd,babi,$(SMOKE_BABI) data.root=$(BABI_ROOT),+table_spec.smoke=true) ) || status=1; \
+	  ( $(call table_cmd,babi,$(SMOKE_BABI) data.root=$(BABI_ROOT),++table_spec.smoke=true) ) || status=1; \
 	else echo "tables-smoke: bAbI skipped, no copy found (make data-babi)"; fi; \
 	exit $$status
 

@@ -7,6 +7,17 @@ included (frames come from the on-disk cache), so real runs take somewhat longer
 
     PYTHONPATH=src python scripts/table_timing.py                 # all tables, on cuda if present
     PYTHONPATH=src python scripts/table_timing.py --layouts dvs_gesture --json timing.json
+    PYTHONPATH=src python scripts/table_timing.py --recipe           # the tables' recipes (below)
+
+``--cpu-time`` (CPU only) counts the process's CPU seconds over all threads instead of wall clock:
+on a shared machine the wall clock includes other jobs' time, CPU seconds do not (with N busy
+threads they are up to N times the wall time of an idle machine).
+
+``--recipe`` takes each cell's batch and budget from the authors' recipe the table trains with
+(conf/experiment/<table>.yaml and conf/recipe/<table>_<model>.yaml): its batch size, its budget in
+iterations or epochs, and its evaluation cadence (validation and the authors' protocol's test pass,
+e.g. every 20 iterations on DVS128 Gesture). ``--batch N`` times every cell at batch N instead (a
+CPU shortcut for the large layouts); the run time then scales the measured per-sample time.
 
 When a batch does not fit in memory it is halved until it does; the table says which batch ran.
 """
@@ -14,7 +25,6 @@ When a batch does not fit in memory it is halved until it does; the table says w
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from liafnet.data.spec import DataSpec
+from liafnet.io import atomic_write_json
 from liafnet.models import FAMILIES, build_model
 
 
@@ -55,7 +66,8 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_steps(model, spec: DataSpec, batch: int, device: torch.device, steps: int) -> tuple[float, float]:
+def time_steps(model, spec: DataSpec, batch: int, device: torch.device, steps: int,
+               clock=time.perf_counter) -> tuple[float, float]:
     """Seconds per training step and per evaluation step (median of ``steps`` after warm-up)."""
     frames = (torch.rand(spec.time_steps, batch, spec.channels, spec.height, spec.width, device=device) < 0.05)
     frames = frames.float()
@@ -79,24 +91,56 @@ def time_steps(model, spec: DataSpec, batch: int, device: torch.device, steps: i
         measured = []
         for _ in range(steps):
             _sync(device)
-            start = time.perf_counter()
+            start = clock()
             step()
             _sync(device)
-            measured.append(time.perf_counter() - start)
+            measured.append(clock() - start)
             if measured[-1] > 5.0:  # slow cells: a couple of steps are enough
                 break
         times[name] = sorted(measured)[len(measured) // 2]
     return times["train"], times["eval"]
 
 
-def measure(layout: str, family: str, device: torch.device, steps: int) -> dict:
+EXPERIMENTS = {"dvs_gesture": "gesture", "cifar10_dvs": "cifar10_dvs", "mnist_dvs": "mnist_dvs"}
+
+
+def recipe_budget(layout: str, family: str) -> dict:
+    """Batch, training steps and evaluated samples of one table cell under its recipe."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from liafnet.cli import CONF_DIR
+
     setting = SETTINGS[layout]
-    batch = setting.batch
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"experiment={EXPERIMENTS[layout]}", f"model={family}"])
+    GlobalHydra.instance().clear()
+    batch = int(cfg.data.batch_size)
+    n_val = round(setting.n_train * float(cfg.data.datamodule.val_fraction))
+    n_fit, n_test = setting.n_train - n_val, setting.n_eval - n_val
+    if cfg.trainer.get("max_steps", -1) not in (None, -1):
+        steps = int(cfg.trainer.max_steps)
+        evaluations = steps // int(cfg.trainer.val_check_interval)
+    else:
+        evaluations = int(cfg.trainer.max_epochs)
+        steps = evaluations * math.ceil(n_fit / batch)
+    # Validation and the authors' protocol's test pass run at the same cadence, plus the final test.
+    return {"batch": batch, "train_steps": steps, "eval_samples": evaluations * (n_val + n_test) + n_test,
+            "recipe": str(cfg.recipe.name)}
+
+
+def measure(layout: str, family: str, device: torch.device, steps: int, recipe: bool = False,
+            batch: int | None = None, clock=time.perf_counter) -> dict:
+    setting = SETTINGS[layout]
+    budget = recipe_budget(layout, family) if recipe else None
+    run_batch = budget["batch"] if budget else setting.batch
+    batch = batch or run_batch
     while True:
         try:
             torch.manual_seed(0)
             model = build_model(family, setting.spec).to(device)
-            train_s, eval_s = time_steps(model, setting.spec, batch, device, steps)
+            train_s, eval_s = time_steps(model, setting.spec, batch, device, steps, clock)
             break
         except torch.OutOfMemoryError:
             model = None
@@ -110,10 +154,17 @@ def measure(layout: str, family: str, device: torch.device, steps: int) -> dict:
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+    row = {"layout": layout, "table": setting.table, "family": family, "params": params, "batch": batch,
+           "train_step_s": train_s, "eval_step_s": eval_s, "peak_gib": peak}
+    if budget:
+        # Per-sample times scaled to the recipe's batch (exact when batch == the recipe's).
+        scale = budget["batch"] / batch
+        run_s = (budget["train_steps"] * train_s * scale
+                 + math.ceil(budget["eval_samples"] / budget["batch"]) * eval_s * scale)
+        return row | budget | {"timed_batch": batch, "batch": budget["batch"], "run_s": run_s,
+                               "epoch_s": None, "epochs": None}
     epoch_s = math.ceil(setting.n_train / batch) * train_s + math.ceil(setting.n_eval / batch) * eval_s
-    return {"layout": layout, "table": setting.table, "family": family, "params": params, "batch": batch,
-            "train_step_s": train_s, "eval_step_s": eval_s, "epoch_s": epoch_s, "epochs": setting.epochs,
-            "run_s": epoch_s * setting.epochs, "peak_gib": peak}
+    return row | {"epoch_s": epoch_s, "epochs": setting.epochs, "run_s": epoch_s * setting.epochs}
 
 
 def _duration(seconds: float) -> str:
@@ -132,33 +183,51 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     parser.add_argument("--seeds", type=int, default=3, help="runs per cell, for the table total")
     parser.add_argument("--json", help="also write the measurements here")
+    parser.add_argument("--recipe", action="store_true", help="batch and budget of the tables' recipes")
+    parser.add_argument("--batch", type=int, help="time every cell at this batch (scaled to the run's)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="CPU: count process CPU seconds (all threads) instead of wall clock, so that "
+                             "other jobs on a shared machine do not inflate the times")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device: {name}; torch {torch.__version__}; fp32; data loading not included", flush=True)
+    clock = "process CPU seconds, all threads" if args.cpu_time else "wall clock"
+    print(f"device: {name}; torch {torch.__version__}; {torch.get_num_threads()} threads; fp32; {clock}; "
+          "data loading not included", flush=True)
     results = []
-    print("| table | model | params | batch | train step | epoch | epochs | run | peak GPU memory |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    if args.recipe:
+        print("| table | model | recipe | params | batch (timed) | train step | eval step | train steps | "
+              "evaluated samples | run |")
+        print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    else:
+        print("| table | model | params | batch | train step | epoch | epochs | run | peak GPU memory |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for layout in args.layouts:
         total = 0.0
         for family in args.families:
-            row = measure(layout, family, device, args.steps)
+            row = measure(layout, family, device, args.steps, recipe=args.recipe, batch=args.batch,
+                          clock=time.process_time if args.cpu_time else time.perf_counter)
             results.append(row)
             if "error" in row:
                 print(f"| {SETTINGS[layout].table} | {family} | | | {row['error']} | | | | |", flush=True)
                 continue
             total += row["run_s"] * args.seeds
+            if args.recipe:
+                print(f"| {row['table']} | {family} | {row['recipe']} | {row['params']:,} | {row['batch']} "
+                      f"({row['timed_batch']}) | {row['train_step_s'] * 1e3:.0f} ms | {row['eval_step_s'] * 1e3:.0f} ms "
+                      f"| {row['train_steps']:,} | {row['eval_samples']:,} | {_duration(row['run_s'])} |", flush=True)
+                continue
             peak = f"{row['peak_gib']:.1f} GiB" if row["peak_gib"] is not None else ""
             print(f"| {row['table']} | {family} | {row['params']:,} | {row['batch']} | "
                   f"{row['train_step_s'] * 1e3:.0f} ms | {_duration(row['epoch_s'])} | {row['epochs']} | "
                   f"{_duration(row['run_s'])} | {peak} |", flush=True)
-        print(f"| {SETTINGS[layout].table} | **all x {args.seeds} seeds** | | | | | | **{_duration(total)}** | |",
-              flush=True)
+        blanks = "| | | | | | | |" if args.recipe else "| | | | | |"
+        print(f"| {SETTINGS[layout].table} | **all x {args.seeds} seeds** {blanks} **{_duration(total)}** |"
+              + ("" if args.recipe else " |"), flush=True)
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump({"device": name, "torch": torch.__version__, "settings":
-                       {k: asdict(v) | {"spec": asdict(v.spec)} for k, v in SETTINGS.items()},
-                       "results": results}, handle, indent=2)
+        atomic_write_json(args.json, {"device": name, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                                      "settings": {k: asdict(v) | {"spec": asdict(v.spec)} for k, v in SETTINGS.items()},
+                                      "results": results})
 
 
 if __name__ == "__main__":

@@ -112,7 +112,7 @@ def test_unknown_ignored_and_mistyped_keys_are_refused_at_composition(overrides,
 
 
 def test_scheduler_choices_compose_and_build(make_cfg):
-    assert config.group_options("scheduler") == ["cosine", "step"]
+    assert config.group_options("scheduler") == ["cosine", "exponential", "exponential_steps", "multistep", "step"]
     cfg = make_cfg("scheduler=cosine", "trainer.max_epochs=7")
     optimizer, scheduler = build.build_optimizer_factories(cfg)
     import torch

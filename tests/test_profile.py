@@ -188,8 +188,9 @@ def test_given_firing_rates_scale_the_accumulates(tmp_path, capsys):
     assert layers["convs.0.conv"]["acs"] == pytest.approx(0.5 * assumed["convs.0.conv"]["acs"])
     assert layers["convs.2.conv"]["acs"] == pytest.approx(assumed["convs.2.conv"]["acs"])
     assert given["rates"]["mode"] == "given rates" and given["rates"]["given"]["convs.0.neuron"] == 0.3
-    # A run record's telemetry keys (val/rate/<layer>, the layer named without ".neuron") work too.
-    rates.write_text(json.dumps({"model": "lif", "data": "dvs_gesture", "seed": 0, "val/rate/convs.0": 0.3}))
+    # A run record's telemetry (firing: val/rate/<layer>, the layer named without ".neuron") works too.
+    rates.write_text(json.dumps({"model": "lif", "data": "dvs_gesture", "seed": 0,
+                                 "firing": {"val/rate/convs.0": 0.3, "val/activity/convs.0": 0.9}}))
     main([*args, "--rates", str(rates)])
     from_record = {layer["name"]: layer for layer in json.loads(capsys.readouterr().out)["layers"]}
     assert from_record["convs.1.conv"]["acs"] == pytest.approx(layers["convs.1.conv"]["acs"])

@@ -378,14 +378,14 @@ def test_command_line_requires_a_table():
 
 # ----------------------------------------------------------------------------- end to end
 
+# As `make tables-smoke`: the table's recipe on its tiny stand-in (2 iterations, T = 4).
 SMOKE = ["seed=0", "logger=csv", "trainer=debug", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-         "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "data=synthetic",
-         "data.time_steps=4"]
+         "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "+standin=gesture_tiny"]
 
 
 @pytest.mark.slow
 def test_table_sweep_end_to_end(tmp_path, data_dir):
-    """A two-model grid of the gesture table on synthetic data: sweep, then aggregate with the same
+    """A two-model grid of the gesture table on its tiny stand-in: sweep, then aggregate with the same
     overrides; one cell per model, each with a number, plots beside the table."""
     args = ["table=gesture", "model=liaf,conv3d", f"paths.output_dir={tmp_path}", f"paths.data_dir={data_dir}",
             *SMOKE]
@@ -399,8 +399,9 @@ def test_table_sweep_end_to_end(tmp_path, data_dir):
         assert rows[name]["runs"] == "1 ok" and float(rows[name]["ours (val-chosen)"]) >= 0
         assert "authors' protocol" in rows[name]  # the second protocol has its labelled column
     assert rows["LIAF-Net"]["paper"] == "97.6" and rows["Conv3D"]["paper"] == PAPER_UNKNOWN
-    # The title states the T that ran (data.time_steps=4), not the paper's 60.
-    assert (tmp_path / "tables" / "gesture.md").read_text().startswith("# DVS128 Gesture (T = 4): ")
+    # The title states the stand-in and the T that ran (the tiny stand-in's 4), not the paper's 60.
+    title = (tmp_path / "tables" / "gesture.md").read_text().splitlines()[0]
+    assert title.startswith("# SMOKE RUN") and "DVS128 Gesture STAND-IN (synthetic events; T = 4): " in title
     for png in ("gesture_acc_vs_params.png", "gesture_curves.png", "gesture_frames.png"):
         assert (tmp_path / "tables" / png).stat().st_size > 1000
 
@@ -416,12 +417,12 @@ def test_killed_cell_shows_in_the_table(tmp_path, data_dir):
     from tests.helpers import subprocess_env
 
     args = ["table=gesture", "model=liaf", f"paths.output_dir={tmp_path}", f"paths.data_dir={data_dir}",
-            *SMOKE, "trainer.max_epochs=1000", "trainer.limit_train_batches=null"]
+            *SMOKE, "trainer.max_steps=100000", "trainer.limit_train_batches=null"]
     job = subprocess.Popen([sys.executable, "train.py", *args], cwd=REPO, env=subprocess_env(),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while not list((tmp_path / "sweeps" / "gesture").rglob("metrics.json")):
+        while not list((tmp_path / "sweeps" / "standin_gesture").rglob("metrics.json")):
             assert job.poll() is None and time.monotonic() < deadline, "the job ended or never started"
             time.sleep(0.5)
         time.sleep(2)

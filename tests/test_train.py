@@ -36,6 +36,11 @@ def test_train_writes_metrics_logs_and_checkpoints(make_cfg, tmp_path):
     assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
     header = (run / "csv" / "metrics.csv").read_text().splitlines()[0]
     assert "train/loss_epoch" in header and "val/acc" in header and "test/acc" in header
+    # Firing telemetry (liafnet.telemetry) of every LIAF layer, last validation epoch and test.
+    firing = written["firing"]
+    assert {key.split("/")[0] for key in firing} == {"val", "test"}
+    assert "val/rate/convs.0" in firing and "val/activity/convs.0" in firing and "val/rate/convs.0" in header
+    assert all(0.0 <= value <= 1.0 for key, value in firing.items() if "/rate/" in key)
     # Running the same cell again (fixed run dir, as in a paper table) skips the finished run.
     before = (run / "metrics.json").stat().st_mtime_ns
     assert train(cfg).test_acc == written["test/acc"]

@@ -110,6 +110,7 @@ def build_task(cfg: DictConfig, model: nn.Module, spec: DataSpec):
         loss=cfg.get("loss", "ce"), readout=cfg.model.get("readout", "mean"),
         stop_on_nonfinite_loss=bool(cfg.get("stop_on_nonfinite_loss", True)),
         skip_nonfinite_grads=bool(cfg.get("skip_nonfinite_grads", False)), seed=int(cfg.seed),
+        scheduler_interval=str(cfg.get("scheduler_interval", "epoch")),
     )
     task.run_config = to_plain(cfg)
     task.run_spec = spec
@@ -190,8 +191,11 @@ def build_callbacks(cfg: DictConfig, run_dir: str | os.PathLike, validate: bool 
     (``<run_dir>/checkpoints/best.ckpt`` by ``val/acc``, ``None`` when ``validate`` is false, and
     ``last.ckpt``, every epoch) and the full callback list: the extra callbacks of
     ``cfg.callbacks`` (each from its ``_target_``), ``EarlyStopping`` on ``val/acc`` when
-    ``early_stopping.patience`` is set, then the checkpoints (Lightning runs checkpoint callbacks
-    last, in this order, so ``last.ckpt`` holds the early-stopping and best state of its epoch)."""
+    ``early_stopping.patience`` is set, the authors' evaluation protocol
+    (:class:`liafnet.protocol.BestTestAccuracy`) when ``authors_protocol`` sets a cadence, the
+    per-layer firing-rate telemetry (:class:`liafnet.telemetry.FiringRates`), then the
+    checkpoints (Lightning runs checkpoint callbacks last, in this order, so ``last.ckpt`` holds the
+    early-stopping and best state of its epoch)."""
     from lightning.pytorch.callbacks import EarlyStopping
 
     from liafnet.callbacks import checkpoint_callbacks
@@ -201,6 +205,15 @@ def build_callbacks(cfg: DictConfig, run_dir: str | os.PathLike, validate: bool 
     patience = OmegaConf.select(cfg, "early_stopping.patience")
     if patience:
         callbacks.append(EarlyStopping(monitor="val/acc", mode="max", patience=int(patience)))
+    protocol = OmegaConf.select(cfg, "authors_protocol") or {}
+    if protocol.get("every_n_steps") or protocol.get("every_n_epochs"):
+        from liafnet.protocol import BestTestAccuracy
+
+        callbacks.append(BestTestAccuracy(every_n_steps=protocol.get("every_n_steps"),
+                                          every_n_epochs=protocol.get("every_n_epochs")))
+    from liafnet.telemetry import FiringRates
+
+    callbacks.append(FiringRates())
     callbacks += [c for c in (best, last) if c is not None]
     return best, last, callbacks
 

@@ -27,7 +27,8 @@ from liafnet.io import atomic_write_json
 METRICS_FILE = "metrics.json"
 STATUSES = ("running", "ok", "failed")
 # Attribute name -> JSON key, where they differ.
-JSON_KEYS = {"test_acc": "test/acc", "val_acc": "val/acc"}
+JSON_KEYS = {"test_acc": "test/acc", "val_acc": "val/acc", "test_acc_authors": "test/acc_authors",
+             "test_acc_authors_step": "test/acc_authors_step"}
 
 
 @dataclass
@@ -44,6 +45,9 @@ class RunRecord:
     seed: int
     status: str = "running"
     test_acc: float | None = None
+    # The authors' protocol (liafnet.protocol): best test accuracy seen during training, its step.
+    test_acc_authors: float | None = None
+    test_acc_authors_step: int | None = None
     val_acc: float | None = None
     params: int | None = None
     macs: float | None = None
@@ -51,6 +55,7 @@ class RunRecord:
     train_time_s: float | None = None
     samples_per_s: float | None = None
     epochs: int | None = None
+    steps: int | None = None
     error: str | None = None
     traceback: str | None = None
     table: str | None = None
@@ -62,6 +67,10 @@ class RunRecord:
     log: str | None = None  # the run folder's log holding a failed run's full traceback
     bad_files: list[str] = field(default_factory=list)
     skipped_steps: int | None = None
+    # Per-layer firing telemetry (liafnet.telemetry.FiringRates) of the last validation epoch and of
+    # the test: ``val/rate/<layer>`` (fraction of neurons firing per step), ``val/activity/<layer>``
+    # (LIAF layers' mean analog output), the same under ``test/``. Empty for models without neurons.
+    firing: dict[str, float] = field(default_factory=dict)
     # provenance
     git_rev: str | None = None
     git_dirty: bool | None = None

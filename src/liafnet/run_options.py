@@ -5,11 +5,18 @@
 ``schema/scheduler/<name>``), so ``optimizer.lr=abc`` fails at composition naming ``optimizer.lr``
 and ``scheduler=<name>`` lists the group's choices when ``<name>`` does not exist.
 
-Scheduler choices (``scheduler=<name>``; none by default), stepped once per epoch:
+Scheduler choices (``scheduler=<name>``; none by default), stepped once per epoch (or per optimiser
+step with ``scheduler_interval=step``):
 
 - ``cosine``: ``torch.optim.lr_scheduler.CosineAnnealingLR``, ``T_max`` = ``trainer.max_epochs``,
   ``eta_min`` 0 -- e.g. ``python train.py scheduler=cosine scheduler.eta_min=1e-5``;
 - ``step``: ``torch.optim.lr_scheduler.StepLR``, ``step_size`` 10 epochs, ``gamma`` 0.1.
+- ``multistep``: ``torch.optim.lr_scheduler.MultiStepLR``, ``milestones`` [10, 20], ``gamma`` 0.1;
+- ``exponential``: ``torch.optim.lr_scheduler.ExponentialLR``, ``gamma`` 0.9;
+- ``exponential_steps``: :func:`liafnet.schedules.exponential_with_steps` (``gamma``, ``milestones``,
+  ``milestone_factor``), the authors' CIFAR10-DVS schedule.
+
+The DVS experiments (conf/experiment/) choose theirs through ``recipe.lr_decay`` (docs/tables.md).
 
 Optimiser choices (``optimizer=<name>``): ``adam`` (default, lr 1e-3), ``adamw``, ``sgd``.
 """
@@ -83,7 +90,41 @@ class Step(Options):
     gamma: float = option(0.1, gt=0)
 
 
-SCHEDULER_SCHEMAS: dict[str, type[Options]] = {"cosine": Cosine, "step": Step}
+@dataclass
+class MultiStep(Options):
+    """``MultiStepLR``: multiply the learning rate by ``gamma`` at each of ``milestones`` (epochs)."""
+
+    _target_: str = "torch.optim.lr_scheduler.MultiStepLR"
+    _partial_: bool = True
+    milestones: List[int] = field(default_factory=lambda: [10, 20])
+    gamma: float = option(0.1, gt=0)
+
+
+@dataclass
+class Exponential(Options):
+    """``ExponentialLR``: multiply the learning rate by ``gamma`` every epoch."""
+
+    _target_: str = "torch.optim.lr_scheduler.ExponentialLR"
+    _partial_: bool = True
+    gamma: float = option(0.9, gt=0)
+
+
+@dataclass
+class ExponentialSteps(Options):
+    """:func:`liafnet.schedules.exponential_with_steps`: ``gamma`` per epoch times
+    ``milestone_factor`` at each milestone (0 included), as the authors' CIFAR10-DVS script runs."""
+
+    _target_: str = "liafnet.schedules.exponential_with_steps"
+    _partial_: bool = True
+    gamma: float = option(0.9, gt=0)
+    milestones: List[int] = field(default_factory=list)
+    milestone_factor: float = option(0.1, gt=0)
+
+
+SCHEDULER_SCHEMAS: dict[str, type[Options]] = {
+    "cosine": Cosine, "step": Step, "multistep": MultiStep, "exponential": Exponential,
+    "exponential_steps": ExponentialSteps}
+SCHEDULER_INTERVALS = ("epoch", "step")
 
 
 # ------------------------------------------------------------------------------ run-level keys
@@ -98,6 +139,8 @@ class RunOptions(Options):
     test: bool = option(True)
     stop_on_nonfinite_loss: bool = option(True)
     skip_nonfinite_grads: bool = option(False)
+    scheduler_interval: str = option("epoch", choices=SCHEDULER_INTERVALS,
+                                     doc="when the scheduler steps: after each epoch or each optimiser step")
 
 
 @dataclass
@@ -107,6 +150,15 @@ class TrainerOptions(Options):
     max_epochs: Optional[int] = option(None, ge=1)
     compile: bool = option(False, doc="torch.compile the model (liafnet.build.build_model_from_config)")
     compile_backend: str = option("inductor", doc="torch.compile backend: inductor (default) | aot_eager | ...")
+
+
+@dataclass
+class AuthorsProtocolOptions(Options):
+    """``authors_protocol.*``: the test split's accuracy every N steps or epochs, best kept
+    (liafnet.protocol); both null = off, at most one set."""
+
+    every_n_steps: Optional[int] = option(None, ge=1)
+    every_n_epochs: Optional[int] = option(None, ge=1)
 
 
 @dataclass
@@ -146,6 +198,10 @@ def check_run_config(cfg: Mapping[str, Any]) -> None:
     _subset(TrainerOptions, cfg.get("trainer"), "trainer.")
     _subset(DataOptions, cfg.get("data"), "data.")
     _subset(EarlyStoppingOptions, cfg.get("early_stopping"), "early_stopping.")
+    _subset(AuthorsProtocolOptions, cfg.get("authors_protocol"), "authors_protocol.")
+    protocol = cfg.get("authors_protocol") or {}
+    if protocol.get("every_n_steps") and protocol.get("every_n_epochs"):
+        raise OptionError("authors_protocol", "set every_n_steps or every_n_epochs, not both")
     _subset(WandbOptions, (cfg.get("logger") or {}).get("wandb"), "logger.wandb.")
     for group, schemas in (("optimizer", OPTIMIZER_SCHEMAS), ("scheduler", SCHEDULER_SCHEMAS)):
         node = cfg.get(group)

@@ -67,11 +67,13 @@ class ClassificationTask(LightningModule):
         stop_on_nonfinite_loss: bool = True,
         skip_nonfinite_grads: bool = False,
         seed: int = 0,
+        scheduler_interval: str = "epoch",
     ):
         super().__init__()
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
         self.loss_kind = loss
         self.readout_mode = readout
         self.stop_on_nonfinite_loss = stop_on_nonfinite_loss
@@ -170,7 +172,8 @@ class ClassificationTask(LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer)}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer),
+                                                         "interval": self.scheduler_interval}}
 
     @property
     def samples_per_second(self) -> float:

@@ -70,15 +70,16 @@ RATE_PREFIX = "val/rate/"  # firing-rate telemetry's keys in a run's metrics (li
 
 
 def _rates(path: str) -> dict[str, float]:
-    """A JSON object ``{layer: rate}``, or a run's metrics.json, whose ``val/rate/<layer>`` entries
-    (the firing-rate telemetry of the last validation epoch) are taken."""
+    """A JSON object ``{layer: rate}``, or a run's metrics.json, whose ``firing`` entries
+    ``val/rate/<layer>`` (the firing-rate telemetry of the last validation epoch) are taken."""
     try:
         rates = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
         raise argparse.ArgumentTypeError(f"--rates {path}: cannot read a JSON object ({error})") from None
     if not isinstance(rates, dict):
         raise argparse.ArgumentTypeError(f"--rates {path}: expected a JSON object {{layer: rate}}")
-    measured = {key.removeprefix(RATE_PREFIX): value for key, value in rates.items() if key.startswith(RATE_PREFIX)}
+    entries = (rates.get("firing") or {}) if "model" in rates else rates
+    measured = {key.removeprefix(RATE_PREFIX): value for key, value in entries.items() if key.startswith(RATE_PREFIX)}
     if "model" in rates and not measured:
         raise argparse.ArgumentTypeError(f"--rates {path}: a run record without {RATE_PREFIX}<layer> entries "
                                          "(was the run trained with firing-rate telemetry?)")

@@ -91,6 +91,15 @@ def train(cfg: DictConfig) -> RunRecord:
         record.samples_per_s = _metric(task.samples_per_second)
         record.val_acc = _metric(best.best_model_score) if best is not None else None
         record.epochs = int(trainer.current_epoch)
+        record.steps = int(trainer.global_step)
+        from liafnet.protocol import BestTestAccuracy
+        from liafnet.telemetry import FiringRates
+
+        for callback in callbacks:
+            if isinstance(callback, BestTestAccuracy):
+                record.test_acc_authors = _metric(callback.best)
+                record.test_acc_authors_step = callback.best_step
+        firing = next(c for c in callbacks if isinstance(c, FiringRates))
         if task.skip_nonfinite_grads:
             record.skipped_steps = task.skipped_steps
         # ACs from spike rates measured on one validation (else training) batch with the trained weights.
@@ -106,6 +115,7 @@ def train(cfg: DictConfig) -> RunRecord:
             results = trainer.test(task, datamodule=datamodule, ckpt_path=tested, verbose=False)
             record.test_acc = _metric(results[0].get("test/acc")) if results else None
             record.test_ckpt = tested
+        record.firing = dict(firing.last)  # the last validation epoch's, and the test's, when it ran
         record.bad_files = list(getattr(datamodule, "bad_files", []))
         record.status = "ok"
         is_zero = trainer.is_global_zero

@@ -232,6 +232,15 @@ class DVSGesture(EventFileDataset):
         self.sources = files
         self.samples = [Sample(i, (), label) for i, label in enumerate(labels)]
 
+    @property
+    def groups(self) -> list[str]:
+        """Per sample, the user who recorded it: ``userNN`` of ``userNN_<light>.aedat`` (or of the
+        folder ``userNN_<light>/`` in tonic's copy), else the file name. ``val_split=groups`` then
+        holds out whole users, as the test split does."""
+        names = [path.name if path.name.startswith("user") else path.parent.name for path in self.sources]
+        users = [name.split("_", 1)[0] if name.startswith("user") else name for name in names]
+        return [users[s.source] for s in self.samples]
+
     # -- hooks -------------------------------------------------------------------------------------
     def _config(self) -> dict:
         return {"downsample": self.downsample, "sensor_size": list(self.sensor_size), "source": self.source,

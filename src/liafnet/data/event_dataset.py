@@ -104,6 +104,11 @@ class EventFileDataset(Dataset):
     def targets(self) -> list[int]:
         return [s.label for s in self.samples]
 
+    @property
+    def groups(self) -> list[str]:
+        """Per sample, the recording it comes from: ``val_split=groups`` keeps each on one side."""
+        return [self.sources[s.source].name for s in self.samples]
+
     def __len__(self) -> int:
         return len(self.samples)
 

@@ -12,6 +12,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from liafnet.data.spec import DataSpec
+from liafnet.data.transforms import TransformedDataset
+
+VAL_SPLITS = ("random", "groups")
 
 
 def collate_time_first(batch):
@@ -28,6 +31,28 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     order = np.random.default_rng(seed).permutation(n)
     n_val = int(round(n * val_fraction))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def split_groups(groups, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/validation split that keeps each group (e.g. a DVS Gesture user) on one side:
+    whole groups, in a seeded random order, go to validation until it holds at least
+    ``round(n * val_fraction)`` items."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"data.datamodule.val_fraction must be in [0, 1), got {val_fraction}")
+    groups = np.asarray([str(g) for g in groups])
+    names, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    wanted = int(round(len(groups) * val_fraction))
+    chosen, held = [], 0
+    for g in np.random.default_rng(seed).permutation(len(names)):
+        if held >= wanted:
+            break
+        chosen.append(g)
+        held += counts[g]
+    if wanted and len(chosen) == len(names):
+        raise ValueError(f"val_split=groups: validation would take all {len(names)} groups; lower "
+                         f"data.datamodule.val_fraction ({val_fraction})")
+    is_val = np.isin(inverse, chosen)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
 class EvalShardSampler(DistributedSampler):
@@ -61,6 +86,10 @@ class EventDataModule(LightningDataModule):
     ``spec`` (a :class:`DataSpec`) comes from the dataset class and its options
     (``EventFileDataset.frame_spec``: frame shape ``[T, C, H, W]`` and class count), so it is known
     before any file is read; ``layout`` names the models' channel plan (``liafnet.models.vision.LAYOUTS``).
+    ``val_split``: ``random`` (seeded items) or ``groups`` (whole groups of the dataset's ``groups``
+    attribute, e.g. DVS Gesture users, so validation sees unseen users like the test split does).
+    ``transform`` (optional) maps each item's frames ``[T, C, H, W]`` in every split, e.g.
+    :class:`liafnet.data.transforms.InputSampling`.
     """
 
     def __init__(
@@ -74,6 +103,8 @@ class EventDataModule(LightningDataModule):
         train_kwargs: Mapping | None = None,
         prepare: Callable[[], object] | None = None,
         pin_memory: bool = False,
+        val_split: str = "random",
+        transform: Callable | None = None,
     ):
         super().__init__()
         if batch_size < 1:
@@ -89,6 +120,10 @@ class EventDataModule(LightningDataModule):
         self.train_kwargs = dict(train_kwargs or {})
         self.prepare = prepare
         self.pin_memory = pin_memory
+        if val_split not in VAL_SPLITS:
+            raise ValueError(f"data.datamodule.val_split must be one of {VAL_SPLITS}, got {val_split!r}")
+        self.val_split = val_split
+        self.transform = transform
         self.train_set = self.val_set = self.test_set = None
         self._datasets: list[Dataset] = []
 
@@ -103,7 +138,16 @@ class EventDataModule(LightningDataModule):
         train_plain = self.dataset_factory(split="train") if self.train_kwargs else train_full
         test = self.dataset_factory(split="test")
         self._datasets = [train_full, train_plain, test]
-        train_idx, val_idx = split_indices(len(train_full), self.val_fraction, self.seed)
+        if self.val_split == "groups":
+            if not hasattr(train_full, "groups"):
+                raise ValueError(f"data.datamodule.val_split=groups: {type(train_full).__name__} has no "
+                                 "groups; use val_split=random")
+            train_idx, val_idx = split_groups(train_full.groups, self.val_fraction, self.seed)
+        else:
+            train_idx, val_idx = split_indices(len(train_full), self.val_fraction, self.seed)
+        if self.transform is not None:
+            train_full, train_plain, test = (TransformedDataset(d, self.transform)
+                                             for d in (train_full, train_plain, test))
         self.train_set = Subset(train_full, train_idx.tolist())
         self.val_set = Subset(train_plain, val_idx.tolist())
         self.test_set = test

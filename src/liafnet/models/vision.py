@@ -44,7 +44,7 @@ class Layout:
     rnn_hidden: int  # LSTM/GRU hidden size
 
 
-# Channel plans (paper.md §5; the synthetic one is ours). CIFAR10-DVS "pools" with kernel 1 and
+# Channel plans (docs/paper.md §5; the synthetic one is ours). CIFAR10-DVS "pools" with kernel 1 and
 # stride 2, i.e. plain subsampling, as the authors' example does.
 LAYOUTS = {
     "synthetic": Layout((ConvStage(16, 3, 1, 2), ConvStage(32, 3, 1, 2)), (64,), rnn_hidden=64),
