@@ -5,18 +5,27 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import hydra
 import pytest
+import torch
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from lightning.pytorch import Callback, Trainer, seed_everything
 
 from liafnet.cli import CONF_DIR, train
+from liafnet.data.babi import BabiDataModule, collate_babi
+from liafnet.models import build_model
+from liafnet.task import ClassificationTask
 from liafnet.tables import PAPER_UNKNOWN, TableSpec, build_table, sweep_grid
-from tests.helpers import REPO
-from tests.test_babi import SAMPLE
+from tests.helpers import BABI_SAMPLE as SAMPLE
+from tests.helpers import REPO, subprocess_env, write_babi_task1
+
 
 TINY = ("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "logger=csv", "trainer.accelerator=cpu")
 FB_LSTM_MEAN, KERAS_MEAN = 49.2, 60.8  # paper.md §9
@@ -105,3 +114,107 @@ def test_table_renders_tasks_by_models_with_references(tmp_path):
     assert "1 single supporting fact" in text and "passed (≥ 95%)" in text
     assert table.cell("2", "lstm").mean == pytest.approx(35.0) and table.cell("2", "lstm").n == 2
     assert table.cell("1", "gru").mean == pytest.approx(96.0)
+
+
+# ------------------------------------------------------------------ batch order and DDP, via Lightning
+def _examples(batch) -> list[str]:
+    """Each example of a batch as text: its story tokens, question tokens and answer (padding dropped)."""
+    (story, question), answer = batch
+    return [f"{story[:, b][story[:, b] > 0].tolist()}|{question[:, b][question[:, b] > 0].tolist()}|"
+            f"{int(answer[b])}" for b in range(answer.numel())]
+
+
+class RecordBatches(Callback):
+    """Writes what each rank's steps received (ddp_spawn keeps no callback state, hence files):
+    ``fit-rank<r>.json`` with the training batches of every epoch and the examples of the last
+    validation pass, and ``test-rank<r>.json`` with the test examples and the datamodule's count."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.train: dict[str, list] = {}
+        self.seen: list[str] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.train.setdefault(str(trainer.current_epoch), []).append(_examples(batch))
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        self.seen = []
+
+    def on_test_epoch_start(self, trainer, pl_module):
+        self.seen = []
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self.seen += _examples(batch)
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self.seen += _examples(batch)
+
+    def teardown(self, trainer, pl_module, stage):  # runs after the datamodule's teardown
+        self.out.mkdir(parents=True, exist_ok=True)
+        name = "fit" if stage == "fit" else "test"
+        record = ({"train": self.train, "val": self.seen} if name == "fit" else
+                  {"test": self.seen, "counted": trainer.datamodule.test_counted})
+        (self.out / f"{name}-rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+
+def _fit_and_test(root: Path, out: Path, seed: int, **trainer_kwargs) -> BabiDataModule:
+    seed_everything(seed)
+    datamodule = BabiDataModule(root, task=1, batch_size=4, val_fraction=0.2, seed=seed)
+    datamodule.setup("fit")
+    model = build_model("gru", datamodule.spec, text_hidden=8, text_embed_dim=8)
+    task = ClassificationTask(model, datamodule.spec.num_classes, partial(torch.optim.Adam, lr=1e-3),
+                              readout="last", seed=seed)
+    trainer = Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False,
+                      callbacks=[RecordBatches(out)], **trainer_kwargs)
+    trainer.fit(task, datamodule=datamodule)
+    trainer.test(task, datamodule=datamodule, verbose=False)
+    return datamodule
+
+
+def _read(out: Path, name: str) -> dict:
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def test_fit_reshuffles_batches_every_epoch_reproducibly(tmp_path):
+    write_babi_task1(tmp_path / "babi" / "en", stories=60)
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        _fit_and_test(tmp_path / "babi", tmp_path / name, seed=seed)
+    a, b, c = (_read(tmp_path / name, "fit-rank0")["train"] for name in "abc")
+    assert len(a["0"]) > 5
+    assert a["0"] != a["1"]  # Lightning's set_epoch reaches the batch sampler
+    assert Counter(sum(a["0"], [])) == Counter(sum(a["1"], []))  # the same examples, reordered
+    assert a == b  # the same seed gives the same batch orders
+    assert a["0"] != c["0"]
+
+
+@pytest.mark.slow
+def test_ddp_shards_training_and_evaluates_every_example_once(tmp_path):
+    """Two CPU processes (ddp_spawn): disjoint training shards of equal length, each validation
+    and test example evaluated by exactly one rank, and the datamodule's count says so."""
+    write_babi_task1(tmp_path / "babi" / "en", stories=61)
+    out = tmp_path / "ddp"
+    datamodule = _fit_and_test(tmp_path / "babi", out, seed=0, strategy="ddp_spawn", devices=2,
+                               use_distributed_sampler=False)
+    fit = [_read(out, f"fit-rank{r}") for r in (0, 1)]
+    test = [_read(out, f"test-rank{r}") for r in (0, 1)]
+    train_set = Counter(_examples(collate_babi([datamodule.train_set[i] for i in range(len(datamodule.train_set))])))
+    for epoch in ("0", "1"):
+        shares = [Counter(sum(rank["train"][epoch], [])) for rank in fit]
+        assert len(fit[0]["train"][epoch]) == len(fit[1]["train"][epoch]) > 0
+        assert shares[0] + shares[1] <= train_set  # disjoint: no example on both ranks
+        assert (train_set - shares[0] - shares[1]).total() < 2 * 4  # at most one batch per rank dropped
+    for seen, dataset in (([r["val"] for r in fit], datamodule.val_set), ([r["test"] for r in test], datamodule.test_set)):
+        everything = Counter(_examples(collate_babi([dataset[i] for i in range(len(dataset))])))
+        assert Counter(seen[0]) + Counter(seen[1]) == everything
+    assert test[0]["counted"] == test[1]["counted"] == len(datamodule.test_set)
+
+
+def test_ddp_without_disabling_lightnings_sampler_names_the_key(tmp_path):
+    write_babi_task1(tmp_path / "babi" / "en", stories=20)
+    datamodule = BabiDataModule(tmp_path / "babi", task=1, batch_size=4)
+    datamodule.setup("fit")
+    datamodule.trainer = SimpleNamespace(world_size=2, global_rank=0,
+                                         _accelerator_connector=SimpleNamespace(use_distributed_sampler=True))
+    with pytest.raises(ValueError, match="trainer.use_distributed_sampler=false"):
+        datamodule.train_dataloader()
