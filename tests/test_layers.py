@@ -13,10 +13,12 @@ from liafnet.layers import (
     ConvLSTMCell,
     DenseLIAF,
     DenseLIF,
+    LIAFLSTM,
     RecurrentLIAF,
     TimeDistributed,
+    record_traces,
 )
-from liafnet.neurons import NeuronParams, liaf_multistep, neuron_config, neuron_step
+from liafnet.neurons import NeuronParams, liaf_multistep, neuron_config
 
 
 def _grads(module: nn.Module, x: torch.Tensor, y: torch.Tensor):
@@ -58,17 +60,21 @@ def test_conv_norm_is_shared_over_time_and_batch():
 
 
 def test_membrane_norm_normalises_the_potential_each_step():
+    """BN on U after integration, batch statistics per step, then the authors' fire/reset (by hand)."""
     torch.manual_seed(0)
-    layer = DenseLIAF(3, 4, norm="membrane")
-    x = torch.randn(6, 8, 3)
+    layer = DenseLIAF(3, 4, norm="membrane").double()
+    x = torch.randn(6, 8, 3, dtype=torch.float64)
     y = layer(x)
-    bn = nn.BatchNorm1d(4)  # same initial affine as the layer's; training mode uses batch statistics
-    drive, state, expected = layer.linear(x), None, []
+    drive = x @ layer.linear.weight.T + layer.linear.bias
+    alpha = torch.sigmoid(torch.tensor(0.5, dtype=torch.float64))
+    v, expected = torch.zeros(8, 4, dtype=torch.float64), []
     for drive_t in drive:
-        out, state = neuron_step(bn(drive_t if state is None else drive_t + state.v), layer.neuron.alpha(),
-                                 layer.neuron.params)
-        expected.append(out)
+        u = drive_t + v
+        n = (u - u.mean(0)) / torch.sqrt(u.var(0, unbiased=False) + 1e-5)  # initial BN affine: 1, 0
+        expected.append(torch.selu(n))
+        v = alpha * n * (n <= 0.5)
     torch.testing.assert_close(y, torch.stack(expected))
+    assert 0 < sum((e > torch.selu(torch.tensor(0.5))).sum() for e in expected) < y.numel()  # some fire
 
 
 def test_dense_time_norm_uses_time_as_channels():
@@ -132,6 +138,35 @@ def test_bad_options_name_the_key():
         ConvLIAF(2, 4, 3)(torch.randn(2, 2, 5, 5))
 
 
+def test_record_traces_gives_the_potential_spikes_and_output_of_each_layer():
+    torch.manual_seed(0)
+    model = nn.Sequential(DenseLIAF(4, 6, norm="none"), DenseLIF(6, 5, norm="none"))
+    x = torch.randn(7, 3, 4) + 0.3
+    expected = model(x)  # the fused path
+    with record_traces(model) as traces:
+        recorded = model(x)
+    torch.testing.assert_close(recorded, expected)
+    assert set(traces) == {"0.neuron", "1.neuron"} and not model[0].neuron.record
+    first = traces["0.neuron"]
+    alpha = torch.sigmoid(torch.tensor(0.5))
+    drive = model[0].linear(x).detach()
+    for t in range(1, 7):  # U^t = I^t + alpha U^{t-1} (1 - S^{t-1}), S = [U > 0.5]
+        torch.testing.assert_close(first.u[t], drive[t] + alpha * first.u[t - 1] * (1 - first.s[t - 1]))
+    torch.testing.assert_close(first.s, (first.u > 0.5).float())
+    torch.testing.assert_close(first.y, torch.selu(first.u))
+    torch.testing.assert_close(traces["1.neuron"].y, expected)
+    assert 0 < first.s.sum() < first.s.numel()
+    with record_traces(model, ["1.neuron"]) as only:
+        model(x)
+    assert list(only) == ["1.neuron"]
+    with pytest.raises(ValueError, match="no LIAF neuron layer named 'head'.*0.neuron"):
+        with record_traces(model, ["head"]):
+            pass
+    with pytest.raises(ValueError, match="has no LIAF/LIF neuron layer"):
+        with record_traces(nn.Linear(2, 2)):
+            pass
+
+
 def test_time_distributed_equals_per_step():
     conv = nn.Conv2d(2, 3, 3)
     x = torch.randn(4, 2, 2, 6, 6)
@@ -184,3 +219,94 @@ def test_convlstm_matches_single_conv_formulation():
     with pytest.raises(ValueError, match="odd kernel"):
         ConvLSTMCell(2, 3, 4)
 
+
+
+def _authors_lstm(x, w, b, r=None, gate=torch.relu, decay=0.3, theta=0.5):
+    """The authors' LIAFLSTMCell loop written out: four gate potentials, spike with the rectangle
+    surrogate on (0, 1) (straight-through form), reset not detached; optional recurrent gate input."""
+    hidden = w.shape[0] // 4
+    v = torch.zeros(x.shape[1], 4 * hidden, dtype=x.dtype)
+    c = torch.zeros(x.shape[1], hidden, dtype=x.dtype)
+    h, outputs = None, []
+    for x_t in x:
+        v = x_t @ w.T + b + v + (h @ r.T if r is not None and h is not None else 0)
+        window = ((v - theta).abs() < 0.5).to(x.dtype)
+        fire = (v > theta).to(x.dtype) + window * (v - v.detach())  # value H(v - theta), gradient window
+        v_i, v_f, v_g, v_o = v.chunk(4, dim=-1)
+        c = gate(v_f) * c + gate(v_i) * torch.selu(v_g)
+        h = torch.selu(c) * gate(v_o)
+        outputs.append(h)
+        v = decay * (1 - fire) * v
+    return torch.stack(outputs)
+
+
+@pytest.mark.parametrize("recurrent_gates", (False, True))
+@pytest.mark.parametrize("gate", ("relu", "sigmoid"))
+def test_liaf_lstm_follows_the_authors_cell(gate, recurrent_gates):
+    torch.manual_seed(0)
+    layer = LIAFLSTM(5, 3, gate=gate, recurrent_gates=recurrent_gates).double()
+    assert not any("decay" in name for name, _ in layer.named_parameters())  # fixed decay 0.3
+    x = torch.randn(7, 2, 5, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (7, 2, 3)
+    w, b = layer.input.weight, layer.input.bias
+    assert torch.all(b == 0.5)  # authors' init
+    r = layer.recurrent.weight if recurrent_gates else None
+    decay = layer.neuron.alpha()  # 0.3 as stored (float32-rounded, then cast)
+    assert decay.item() == pytest.approx(0.3)
+    expected = _authors_lstm(x, w, b, r, torch.relu if gate == "relu" else torch.sigmoid, decay=decay)
+    torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
+    params = [x, w, b] + ([r] if recurrent_gates else [])
+    grad_out = torch.randn(y.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    for got, want in zip(torch.autograd.grad(y, params, grad_out), torch.autograd.grad(expected, params, grad_out)):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    with record_traces(layer) as traces:
+        layer(x)
+    spikes = traces["neuron"].s
+    assert 0 < spikes.sum() < spikes.numel()  # the gate neurons fire and reset
+
+
+def test_liaf_lstm_extension_feeds_the_previous_output_to_the_gates():
+    """The extension adds one bias-free [4H, H] matrix from h^{t-1} to the gates, and it learns."""
+    torch.manual_seed(0)
+    faithful, extended = LIAFLSTM(4, 6, init="keras"), LIAFLSTM(4, 6, init="keras", recurrent_gates=True)
+    assert extended.recurrent.weight.shape == (24, 6) and extended.recurrent.bias is None
+    assert "liafnet extension" in repr(extended) and "extension" not in repr(faithful)
+    assert sum(p.numel() for p in extended.parameters()) - sum(p.numel() for p in faithful.parameters()) == 24 * 6
+    x = torch.randn(5, 2, 4)
+    y = extended(x)
+    (grad_r,) = torch.autograd.grad(y[-1].sum(), extended.recurrent.weight)
+    assert grad_r.abs().sum() > 0
+
+
+def test_liaf_lstm_rejects_bad_options():
+    with pytest.raises(ValueError, match="model.gate must be one of relu, sigmoid"):
+        LIAFLSTM(2, 3, gate="tanh")
+    with pytest.raises(ValueError, match="model.init"):
+        LIAFLSTM(2, 3, init="xavier")
+    with pytest.raises(ValueError, match="analog"):
+        LIAFLSTM(2, 3, neuron=neuron_config(spiking=True))
+    with pytest.raises(ValueError, match="time-first"):
+        LIAFLSTM(2, 3)(torch.randn(4, 2))
+
+
+@pytest.mark.parametrize("threshold", (0.5, 1.0))
+def test_rectangle_surrogate_window_follows_the_threshold(threshold):
+    """A LIF layer's input gradient is nonzero exactly where |U - threshold| < 0.5 (window centred on
+    the threshold), unless the centre is set explicitly."""
+    layer = DenseLIF(1, 1, neuron=neuron_config(spiking=True, threshold=threshold), norm="none").double()
+    with torch.no_grad():
+        layer.linear.weight.fill_(1.0)
+        layer.linear.bias.zero_()
+    u = torch.linspace(-0.2, 2.0, 23, dtype=torch.float64)
+    x = u.reshape(1, -1, 1).requires_grad_()  # one step, so U = x
+    layer(x).sum().backward()
+    inside = ((u - threshold).abs() < 0.5).to(torch.float64)
+    torch.testing.assert_close(x.grad.flatten(), inside)
+    assert x.grad.flatten()[(u >= threshold) & (u < threshold + 0.5)].min() == 1.0  # at and above theta
+    fixed = DenseLIF(1, 1, neuron=neuron_config(spiking=True, threshold=threshold, surrogate_centre=0.5),
+                     norm="none").double()
+    fixed.load_state_dict(layer.state_dict())
+    x.grad = None
+    fixed(x).sum().backward()
+    torch.testing.assert_close(x.grad.flatten(), ((u - 0.5).abs() < 0.5).to(torch.float64))

@@ -14,11 +14,13 @@ from liafnet.neurons import (
     NeuronParams,
     Rectangle,
     ReLU,
+    integrate,
     liaf_multistep,
     liaf_multistep_reference,
     liaf_step,
     lif_step,
     neuron_config,
+    neuron_loop,
 )
 
 ACTS = {"selu": SELU(), "relu": ReLU(), "leaky_relu": LeakyReLU(0.2)}
@@ -105,6 +107,44 @@ def test_authors_recurrence_by_hand():
     assert u == pytest.approx([0.3, 0.58, 0.1, 0.76])
     y = liaf_multistep(x, torch.tensor(alpha, dtype=torch.float64), NeuronParams())
     torch.testing.assert_close(y[:, 0], torch.selu(torch.tensor(u, dtype=torch.float64)))
+
+
+def test_neuron_loop_records_the_authors_recurrence():
+    """The recorded U, S, Y follow U^t = alpha U^{t-1} (1 - S^{t-1}) + I^t, S = [U > 0.5], Y = selu(U)."""
+    x = torch.tensor([[0.3], [0.4], [0.1], [0.7]], dtype=torch.float64)
+    outputs, trace = neuron_loop(integrate(x), 4, torch.tensor(0.6, dtype=torch.float64), NeuronParams(),
+                                 record=True)
+    u = torch.tensor([[0.3], [0.58], [0.1], [0.76]], dtype=torch.float64)  # 0.58 fires, so 0.1 follows
+    torch.testing.assert_close(trace.u, u)
+    assert trace.s[:, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+    torch.testing.assert_close(trace.y, torch.selu(u))
+    torch.testing.assert_close(outputs, torch.selu(u))
+    assert neuron_loop(integrate(x), 4, torch.tensor(0.6), NeuronParams())[1] is None
+    with pytest.raises(ValueError, match="at least one step"):
+        neuron_loop(integrate(x), 0, torch.tensor(0.6), NeuronParams())
+
+
+def test_neuron_loop_feeds_back_previous_output_and_carry():
+    """Potential from the previous output, readout with a carry: a recurrence written out by hand."""
+    x = torch.tensor([0.2, 0.5, -0.1, 0.3], dtype=torch.float64).reshape(4, 1)
+    p = NeuronParams(act=ReLU())
+
+    def potential(t, state, out):
+        u = x[t] if state is None else x[t] + state.v
+        return u if out is None else u + 2.0 * out
+
+    def readout(u, y, carry):  # running sum of outputs, emitted as the loop output
+        total = y if carry is None else carry + y
+        return total, total
+
+    outputs, _ = neuron_loop(potential, 4, torch.tensor(0.5, dtype=torch.float64), p, readout=readout)
+    v, out, expected = 0.0, 0.0, []
+    for x_t in x[:, 0].tolist():
+        u = x_t + v + 2.0 * out
+        out = out + max(u, 0.0)
+        v = 0.5 * u * (u <= 0.5)
+        expected.append(out)
+    assert outputs[:, 0].tolist() == pytest.approx(expected)
 
 
 def test_spikes_binary_and_liaf_analog():

@@ -1,5 +1,5 @@
-"""Layers over time-first tensors ``[T, B, ...]``: LIAF/LIF conv and dense layers, the LIAF-RNN, a
-ConvLSTM, and a wrapper that applies a stateless module to every step.
+"""Layers over time-first tensors ``[T, B, ...]``: LIAF/LIF conv and dense layers, the LIAF-RNN, the
+LIAF-LSTM text cells, a ConvLSTM, and a wrapper that applies a stateless module to every step.
 
 Modules own their ``nn.Parameter`` s and call the pure functions of :mod:`liafnet.neurons`; neuron
 state lives in ``forward``'s locals and starts at zero on every call (never a buffer).
@@ -11,15 +11,23 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from liafnet.neurons import (
     Decay,
     NeuronConfig,
     NeuronParams,
     NeuronState,
+    Potential,
+    Readout,
+    Trace,
+    integrate,
     liaf_multistep,
-    liaf_multistep_reference,
+    membrane_potential,
     neuron_config,
-    neuron_step,
+    neuron_loop,
+    spike,
 )
 
 NORMS = ("synaptic", "membrane", "none")
@@ -54,6 +62,16 @@ class LIAFNeuron(nn.Module):
 
     ``channels`` and ``spatial_dims`` (2 for conv feature maps, 0 for dense features) shape a
     per-channel decay; a per-layer decay is one scalar.
+
+    Recording: with ``record = True`` (or inside :func:`record_traces`) every forward stores the
+    layer's per-step potential, spikes and output as :attr:`trace` (a :class:`liafnet.neurons.Trace`),
+    running the per-step loop instead of the fused kernel (same outputs to rounding).
+
+    Measuring: with ``measure = True`` every forward adds the layer's spikes ``S`` (its internal
+    firing; for LIF also its output) and outputs ``Y`` to running sums, read by :meth:`firing_stats`
+    and cleared by :meth:`reset_firing_stats` (:class:`liafnet.telemetry.FiringRates` does both each
+    validation epoch). Outputs are unchanged: the fused path recomputes ``U`` once more without
+    autograd to get ``S``; the loop records it.
     """
 
     def __init__(self, config: NeuronConfig, channels: int, spatial_dims: int):
@@ -66,6 +84,10 @@ class LIAFNeuron(nn.Module):
             self.decay_logit = nn.Parameter(torch.full(shape, decay.d0))
         else:
             self.register_buffer("fixed_alpha", torch.full(shape, decay.alpha), persistent=False)
+        self.record = False
+        self.trace: Trace | None = None
+        self.measure = False
+        self.reset_firing_stats()
 
     @property
     def spiking(self) -> bool:
@@ -75,27 +97,93 @@ class LIAFNeuron(nn.Module):
         return torch.sigmoid(self.decay_logit) if hasattr(self, "decay_logit") else self.fixed_alpha
 
     def forward(self, x: torch.Tensor, membrane_norm: nn.Module | None = None) -> torch.Tensor:
-        """``x`` is the synaptic input ``[T, B, ...]``. With ``membrane_norm`` the potential is
-        normalised every step after integration (BN on the membrane, framework-doc form); that puts
-        a batch-statistics op inside the recurrence, so it runs the per-step path."""
-        alpha = self.alpha().to(x.dtype)
-        if membrane_norm is not None:
-            state, outputs = None, []
-            for x_t in x:
-                u = membrane_norm(x_t if state is None else x_t + state.v)
-                y, state = neuron_step(u, alpha, self.params)
-                outputs.append(y)
-            return torch.stack(outputs)
-        if self.impl == "reference":
-            return liaf_multistep_reference(x, alpha, self.params)
-        return liaf_multistep(x, alpha, self.params)
+        """``x`` is the synaptic input ``[T, B, ...]``; returns ``Y [T, B, ...]``. With
+        ``membrane_norm`` the potential is normalised every step after integration (BN on the
+        membrane, framework-doc form); that puts a batch-statistics op inside the recurrence, so it
+        runs the per-step loop, as do ``impl="reference"`` and recording."""
+        if membrane_norm is None and self.impl == "fused" and not self.record:
+            alpha = self.alpha().to(x.dtype)
+            y = liaf_multistep(x, alpha, self.params)
+            if self.measure:
+                with torch.no_grad():
+                    self._observe(spike(membrane_potential(x, alpha, self.params), self.params), y)
+            return y
+        integrated = integrate(x)
+        potential = integrated if membrane_norm is None else (
+            lambda t, state, out: membrane_norm(integrated(t, state, out)))
+        return self.run(potential, x.shape[0])
+
+    def run(self, potential: Potential, steps: int, readout: Readout | None = None) -> torch.Tensor:
+        """:func:`liafnet.neurons.neuron_loop` with this layer's decay and parameters, for layers whose
+        potential depends on the previous step (recurrent weights, gates); records and measures when
+        asked."""
+        outputs, trace = neuron_loop(potential, steps, self.alpha(), self.params, readout,
+                                     record=self.record or self.measure)
+        if self.record:
+            self.trace = trace
+        if self.measure:
+            self._observe(trace.s, trace.y)
+        return outputs
+
+    def _observe(self, spikes: torch.Tensor, outputs: torch.Tensor) -> None:
+        # Sums stay on the device (no host sync per batch); float32 keeps a mean over ~1e9 values exact
+        # to about 1e-7 relative, plenty for a rate.
+        sums = torch.stack([spikes.detach().sum(dtype=torch.float32), outputs.detach().sum(dtype=torch.float32)])
+        self._sums = sums if self._sums is None else self._sums + sums
+        self._count += spikes.numel()
+
+    def firing_stats(self) -> dict[str, float] | None:
+        """``{"rate": mean S, "activity": mean Y}`` over every neuron, step and sample seen while
+        measuring since the last reset (``rate`` in spikes per neuron per step); ``None`` if none."""
+        if self._sums is None:
+            return None
+        rate, activity = (self._sums / self._count).tolist()
+        return {"rate": rate, "activity": activity}
+
+    def reset_firing_stats(self) -> None:
+        self._sums: torch.Tensor | None = None
+        self._count = 0
 
     def extra_repr(self) -> str:
         return f"{self.params}, impl={self.impl}"
 
 
-def init_authors_(module: nn.Module, bias: float = 0.5) -> None:
-    """Authors' initialisation: Kaiming-normal weights, every bias set to ``bias`` (0.5 = theta)."""
+def neuron_layers(model: nn.Module) -> dict[str, LIAFNeuron]:
+    """Every :class:`LIAFNeuron` in ``model`` by its module name, in definition order."""
+    return {name: module for name, module in model.named_modules() if isinstance(module, LIAFNeuron)}
+
+
+@contextmanager
+def record_traces(model: nn.Module, names: list[str] | None = None) -> Iterator[dict[str, Trace]]:
+    """Record the per-step membrane potential, spikes and output of ``model``'s neuron layers.
+
+    ``names`` picks layers by module name (default: all). Inside the block every forward of a chosen
+    layer stores its :class:`liafnet.neurons.Trace` ``(u, s, y)``, each ``[T, B, ...]``; the yielded
+    dict maps names to the last traces once forwards have run. Raises ``ValueError`` naming the
+    available layers for an unknown name or a model without neuron layers.
+    """
+    layers = neuron_layers(model)
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no LIAF/LIF neuron layer to record")
+    unknown = [name for name in names or () if name not in layers]
+    if unknown:
+        raise ValueError(f"no LIAF neuron layer named {unknown[0]!r}; the model has {sorted(layers)}")
+    chosen = {name: layers[name] for name in (names if names is not None else layers)}
+    traces: dict[str, Trace] = {}
+    for layer in chosen.values():
+        layer.record, layer.trace = True, None
+    try:
+        yield traces
+    finally:
+        for name, layer in chosen.items():
+            if layer.trace is not None:
+                traces[name] = layer.trace
+            layer.record, layer.trace = False, None
+
+
+def init_authors_(module: nn.Module, bias: float = NeuronParams().threshold) -> None:
+    """Authors' initialisation: Kaiming-normal weights, every bias set to ``bias``; the authors use
+    their threshold constant, so callers pass the layer's threshold (default: the default threshold)."""
     nn.init.kaiming_normal_(module.weight)
     if module.bias is not None:
         nn.init.constant_(module.bias, bias)
@@ -274,15 +362,103 @@ class RecurrentLIAF(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_time_first(x, 3, type(self).__name__)
         drive = self.input(x)
-        alpha = self.neuron.alpha().to(drive.dtype)
-        weight = self.recurrent_weight(alpha)
-        state: NeuronState | None = None
-        outputs = []
-        for drive_t in drive:
-            u = drive_t if state is None else drive_t + F.linear(state.v, weight)
-            y, state = neuron_step(u, alpha, self.neuron.params)
-            outputs.append(y)
-        return torch.stack(outputs)
+        weight = self.recurrent_weight(self.neuron.alpha().to(drive.dtype))
+
+        def potential(t: int, state: NeuronState | None, out: torch.Tensor | None) -> torch.Tensor:
+            return drive[t] if state is None else drive[t] + F.linear(state.v, weight)
+
+        return self.neuron.run(potential, x.shape[0])
+
+
+LSTM_GATES = ("relu", "sigmoid")
+LSTM_INITS = ("authors", "keras", "torch")
+
+
+def liaf_lstm_neuron() -> NeuronConfig:
+    """The gate neurons of the authors' 2020 ``LIAFLSTMCell``: LIAF, threshold 0.5 (``>``), hard reset
+    to 0 with the spike *not* detached (the reset gradient flows through the rectangle surrogate), and
+    a fixed raw decay 0.3 (no sigmoid, not learned); SELU as ``Act``."""
+    return neuron_config(spiking=False, decay="fixed", decay_alpha=0.3, reset_grad="surrogate")
+
+
+class LIAFLSTM(nn.Module):
+    """LIAF-LSTM over word steps: ``LIAFLSTM(input_size, hidden_size, neuron=None, gate="relu",
+    recurrent_gates=False, init="authors")``, input ``[T, B, input_size]``, output ``[T, B, hidden_size]``.
+
+    The authors' 2020 ``LIAFLSTMCell`` (their ``LIAF.py``; THUCNews text classification). Each of the
+    four gates ``i, f, g, o`` is a layer of ``hidden_size`` LIAF neurons whose potential integrates
+    the current input only (no recurrent matrices)::
+
+        U_k^t = W_k X^t + b_k + V_k^{t-1}                 k in i, f, g, o   (V^{-1} = 0)
+        i, f, o = gate(U_i), gate(U_f), gate(U_o);   g = Y_g = Act(U_g)    (pre-reset potentials)
+        c^t = f c^{t-1} + i g                             (c^{-1} = 0)
+        h^t = Act(c^t) o                                  the layer's output
+        V_k^t = alpha (1 - S_k^t) U_k^t,  S_k^t = [U_k^t > theta]
+
+    Fire, reset and leak are the one neuron loop (:func:`liafnet.neurons.neuron_loop`); the gates and
+    the cell state are its readout. Defaults, with their evidence (docs/neurons.md, "LIAF-LSTM"):
+
+    - ``gate="relu"``: the code's default ``sgFun``; its comment says sigmoid (``gate="sigmoid"``).
+    - ``neuron``: :func:`liaf_lstm_neuron` (the cell's constants: decay 0.3 fixed, threshold 0.5,
+      spike not detached in the reset, SELU); any LIAF :class:`NeuronConfig` may replace it
+      (its ``act``, ``output_mode`` and ``clamp`` shape ``g``; ``act`` also ``Act(c)``).
+    - ``init="authors"``: Kaiming-normal weights, biases = threshold (the code's ``paramInit``); ``"keras"``:
+      Glorot-uniform input and orthogonal recurrent weights per gate, zero biases; ``"torch"``.
+
+    ``recurrent_gates=True`` is a **liafnet extension, not found in the authors' code**: the previous
+    output ``h^{t-1}`` also feeds every gate neuron, ``U_k^t = W_k X^t + R_k h^{t-1} + b_k + V_k^{t-1}``
+    (``R`` has no bias), so the gates depend nonlinearly on the layer's own state.
+
+    Raises ``ValueError`` for an unknown ``gate`` or ``init``, or a spiking (LIF) neuron config.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, neuron: NeuronConfig | None = None,
+                 gate: str = "relu", recurrent_gates: bool = False, init: str = "authors"):
+        super().__init__()
+        _check_choice("gate", gate, LSTM_GATES)
+        _check_choice("init", init, LSTM_INITS)
+        neuron = neuron or liaf_lstm_neuron()
+        if neuron.params.spiking:
+            raise ValueError("LIAFLSTM needs an analog (LIAF) neuron config; its g gate and output are analog")
+        self.hidden_size = hidden_size
+        self.gate = gate
+        self.recurrent_gates = recurrent_gates
+        self.input = nn.Linear(input_size, 4 * hidden_size)  # gates i, f, g, o
+        self.recurrent = nn.Linear(hidden_size, 4 * hidden_size, bias=False) if recurrent_gates else None
+        self.neuron = LIAFNeuron(neuron, 4 * hidden_size, spatial_dims=0)
+        if init == "authors":
+            for module in (self.input, self.recurrent):
+                if module is not None:
+                    init_authors_(module, bias=neuron.params.threshold)
+        elif init == "keras":
+            for chunk in self.input.weight.data.chunk(4):
+                nn.init.xavier_uniform_(chunk)
+            nn.init.zeros_(self.input.bias)
+            if self.recurrent is not None:
+                for chunk in self.recurrent.weight.data.chunk(4):
+                    nn.init.orthogonal_(chunk)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_time_first(x, 3, type(self).__name__)
+        drive = self.input(x)
+        gate = torch.relu if self.gate == "relu" else torch.sigmoid
+        act = self.neuron.params.act
+
+        def potential(t: int, state: NeuronState | None, out: torch.Tensor | None) -> torch.Tensor:
+            u = drive[t] if state is None else drive[t] + state.v
+            return u if self.recurrent is None or out is None else u + self.recurrent(out)
+
+        def readout(u: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None):
+            u_i, u_f, _, u_o = u.chunk(4, dim=-1)
+            g = y.chunk(4, dim=-1)[2]
+            c = gate(u_i) * g if c is None else gate(u_f) * c + gate(u_i) * g
+            return act(c) * gate(u_o), c
+
+        return self.neuron.run(potential, x.shape[0], readout)
+
+    def extra_repr(self) -> str:
+        extension = ", recurrent_gates=True (liafnet extension, not in the authors' code)"
+        return f"hidden_size={self.hidden_size}, gate={self.gate}" + (extension if self.recurrent_gates else "")
 
 
 class ConvLSTMCell(nn.Module):

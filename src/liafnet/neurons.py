@@ -17,15 +17,22 @@ in (4). ``H`` is not differentiable; its surrogate derivative is used for LIF ou
 
 Everything here is functional: parameters are a :class:`NeuronParams` NamedTuple of small frozen
 objects, the decay ``alpha`` is a tensor passed in by the owning module, the state is a
-:class:`NeuronState`. :func:`liaf_multistep` runs a whole ``[T, ...]`` sequence through a hand-written
-autograd function that saves only ``U``; :func:`liaf_multistep_reference` is the plain per-step loop
-with autograd, kept as the test oracle.
+:class:`NeuronState`.
+
+:func:`neuron_loop` is the one per-step loop: it asks a caller-supplied function for each step's
+potential ``U^t`` (so recurrent input, membrane normalisation and gates may depend on the previous
+step), applies eqs. (2)-(5), and can record ``U``, ``S`` and ``Y`` per step (:class:`Trace`). Every
+per-step path in liafnet (membrane BN, the LIAF-RNN, the LIAF-LSTM cells, membrane recording, the
+oracle :func:`liaf_multistep_reference`) runs through it. :func:`liaf_multistep` is the fast path for
+the feed-forward case: a whole ``[T, ...]`` sequence in a hand-written autograd function that saves
+only ``U``; the loop is its test oracle.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -38,16 +45,19 @@ import torch.nn.functional as F
 class Rectangle:
     """dS/dU = height where |U - centre| < half_width, else 0.
 
-    The authors' early code centres it on the class constant 0.5 (not the per-call threshold), so
-    ``centre`` is absolute and defaults to 0.5.
+    ``centre=None`` (default) centres the window on the neuron's threshold, so moving the threshold
+    moves the window with it. With the default threshold 0.5 this is the authors' early code, whose
+    window is centred on the class constant 0.5 (= its threshold); a number fixes the centre
+    absolutely, whatever the threshold.
     """
 
-    centre: float = 0.5
+    centre: float | None = None
     half_width: float = 0.5
     height: float = 1.0
 
     def grad(self, u: torch.Tensor, threshold: float) -> torch.Tensor:
-        return ((u - self.centre).abs() < self.half_width).to(u.dtype) * self.height
+        centre = threshold if self.centre is None else self.centre
+        return ((u - centre).abs() < self.half_width).to(u.dtype) * self.height
 
 
 @dataclass(frozen=True)
@@ -158,16 +168,20 @@ def spike(u: torch.Tensor, p: NeuronParams) -> torch.Tensor:
     return _SurrogateSpike.apply(u, p)
 
 
-def neuron_step(u: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, NeuronState]:
-    """Eqs. (2)-(5) for an already integrated (and possibly normalised) potential ``u``."""
-    s = spike(u, p)
-    y = s if p.spiking else _analog(u, p)
+def _reset_leak(u: torch.Tensor, s: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> NeuronState:
+    """Eqs. (4)-(5): reset with spikes ``s`` (detached unless ``p.detach_reset`` is off), then leak."""
     s_reset = s.detach() if p.detach_reset else s
     r = s_reset * p.v_reset + (1 - s_reset) * u if p.reset == "hard" else u - s_reset * p.threshold
     v = alpha * r
     if p.beta:
         v = v + p.beta
-    return y, NeuronState(v)
+    return NeuronState(v)
+
+
+def neuron_step(u: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> tuple[torch.Tensor, NeuronState]:
+    """Eqs. (2)-(5) for an already integrated (and possibly normalised) potential ``u``."""
+    s = spike(u, p)
+    return (s if p.spiking else _analog(u, p)), _reset_leak(u, s, alpha, p)
 
 
 def liaf_step(
@@ -185,13 +199,77 @@ def lif_step(
     return liaf_step(x, state, alpha, p._replace(output="spike"))
 
 
+class Trace(NamedTuple):
+    """Per-step record of one neuron layer, each ``[T, ...]``, detached from the graph.
+
+    ``u``: the potential ``U^t`` the neuron fired on (after integration and any normalisation, before
+    reset); ``s``: the spikes ``S^t`` (0/1); ``y``: the neuron's output ``Y^t`` (eq. (3)).
+    """
+
+    u: torch.Tensor
+    s: torch.Tensor
+    y: torch.Tensor
+
+
+# potential(t, V^{t-1} or None, previous loop output or None) -> U^t
+Potential = Callable[[int, NeuronState | None, torch.Tensor | None], torch.Tensor]
+# readout(U^t, Y^t, carry or None) -> (loop output at t, carry for t + 1)
+Readout = Callable[[torch.Tensor, torch.Tensor, object], tuple[torch.Tensor, object]]
+
+
+def neuron_loop(
+    potential: Potential,
+    steps: int,
+    alpha: torch.Tensor,
+    p: NeuronParams,
+    readout: Readout | None = None,
+    record: bool = False,
+) -> tuple[torch.Tensor, Trace | None]:
+    """The one per-step neuron loop, with autograd through every step.
+
+    For ``t = 0 .. steps - 1``: ``U^t = potential(t, state, out)``, where ``state`` is the neuron state
+    ``V^{t-1}`` (``None`` at ``t = 0``, the zero state) and ``out`` the loop's previous output (``None``
+    at ``t = 0``); then fire, output, reset and leak (eqs. (2)-(5)) with decay ``alpha`` (cast to
+    ``U``'s dtype). The step's output is the neuron output ``Y^t``, or ``readout(U^t, Y^t, carry)``,
+    which also returns a carry for the next step (e.g. an LSTM cell state; ``None`` at ``t = 0``).
+
+    Returns ``(outputs [steps, ...], trace)``; ``trace`` is a :class:`Trace` when ``record`` is true,
+    else ``None``. Raises ``ValueError`` for ``steps < 1``.
+    """
+    if steps < 1:
+        raise ValueError(f"neuron_loop needs at least one step, got steps={steps}")
+    state: NeuronState | None = None
+    out: torch.Tensor | None = None
+    carry: object = None
+    outputs, us, ss, ys = [], [], [], []
+    for t in range(steps):
+        u = potential(t, state, out)
+        if t == 0:
+            alpha = alpha.to(u.dtype)
+        s = spike(u, p)
+        y = s if p.spiking else _analog(u, p)
+        state = _reset_leak(u, s, alpha, p)
+        if readout is None:
+            out = y
+        else:
+            out, carry = readout(u, y, carry)
+        outputs.append(out)
+        if record:
+            us.append(u.detach())
+            ss.append(s.detach())
+            ys.append(y.detach())
+    trace = Trace(torch.stack(us), torch.stack(ss), torch.stack(ys)) if record else None
+    return torch.stack(outputs), trace
+
+
+def integrate(x: torch.Tensor) -> Potential:
+    """Eq. (1) over a synaptic input ``x [T, ...]``: ``U^t = I^t + V^{t-1}``, for :func:`neuron_loop`."""
+    return lambda t, state, out: x[t] if state is None else x[t] + state.v
+
+
 def liaf_multistep_reference(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> torch.Tensor:
-    """Per-step loop over ``x [T, ...]`` with autograd: the oracle for :func:`liaf_multistep`."""
-    state, outputs = None, []
-    for x_t in x:
-        y, state = liaf_step(x_t, state, alpha, p)
-        outputs.append(y)
-    return torch.stack(outputs)
+    """:func:`neuron_loop` over ``x [T, ...]`` with autograd: the oracle for :func:`liaf_multistep`."""
+    return neuron_loop(integrate(x), x.shape[0], alpha, p)[0]
 
 
 # ------------------------------------------------------------------------------- fused kernel
@@ -243,6 +321,40 @@ def _reset_derivative(u: torch.Tensor, keep: torch.Tensor, p: NeuronParams) -> t
     return torch.ones_like(u) if p.detach_reset else 1 - p.surrogate.grad(u, p.threshold) * p.threshold
 
 
+def _tracing() -> bool:
+    """True while torch.compile or torch.export traces the model: reading a tensor as a Python number
+    there would break the graph (compile) or fail (export), so the fused kernel keeps ``alpha`` a tensor."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
+def membrane_potential(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> torch.Tensor:
+    """The potentials ``U [T, ...]`` of eqs. (1)-(5) for synaptic input ``x [T, ...]``, without autograd
+    bookkeeping: the forward recurrence of the fused kernel (also used to measure firing rates).
+
+    ``alpha`` must already have ``x``'s dtype and device. Writes into one preallocated ``U`` and two
+    per-step buffers: fresh CPU allocations page-fault and cost more than the arithmetic.
+    """
+    u = torch.empty_like(x)
+    u[0] = x[0]
+    keep, reset = torch.empty_like(x[0]), torch.empty_like(x[0])
+    # Default case on CPU: U^t = I^t + alpha * keep * U^{t-1} in two ops per step instead of three
+    # (each op is a parallel region, and their count dominates on busy CPUs); reading alpha as a
+    # number would force a device sync on CUDA and break compiled or exported graphs, so those take
+    # the general path.
+    two_ops = (x.device.type == "cpu" and alpha.dim() == 0 and p.reset == "hard" and p.v_reset == 0
+               and not _tracing())
+    scalar_alpha = float(alpha) if two_ops else 0.0
+    for t in range(1, x.shape[0]):
+        if two_ops:
+            torch.addcmul(x[t], u[t - 1], _keep_into(u[t - 1], p, keep), value=scalar_alpha, out=u[t])
+        else:
+            _reset_into(u[t - 1], _keep_into(u[t - 1], p, keep), p, reset)
+            torch.addcmul(x[t], reset, alpha, out=u[t])
+        if p.beta:
+            u[t] += p.beta
+    return u
+
+
 class _LIAFMultiStep(torch.autograd.Function):
     """Whole-sequence LIAF/LIF layer with a hand-written backward.
 
@@ -254,22 +366,7 @@ class _LIAFMultiStep(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> torch.Tensor:
-        u = torch.empty_like(x)
-        u[0] = x[0]
-        keep, reset = torch.empty_like(x[0]), torch.empty_like(x[0])
-        # Default case on CPU: U^t = I^t + alpha * keep * U^{t-1} in two ops per step instead of
-        # three (each op is a parallel region, and their count dominates on busy CPUs); reading
-        # alpha as a number would force a device sync on CUDA, so other devices take the general path.
-        two_ops = x.device.type == "cpu" and alpha.dim() == 0 and p.reset == "hard" and p.v_reset == 0
-        scalar_alpha = float(alpha) if two_ops else 0.0
-        for t in range(1, x.shape[0]):
-            if two_ops:
-                torch.addcmul(x[t], u[t - 1], _keep_into(u[t - 1], p, keep), value=scalar_alpha, out=u[t])
-            else:
-                _reset_into(u[t - 1], _keep_into(u[t - 1], p, keep), p, reset)
-                torch.addcmul(x[t], reset, alpha, out=u[t])
-            if p.beta:
-                u[t] += p.beta
+        u = membrane_potential(x, alpha, p)
         ctx.save_for_backward(u, alpha)
         ctx.p = p
         return _output(u, p)
@@ -287,7 +384,7 @@ class _LIAFMultiStep(torch.autograd.Function):
         carry = _reset_derivative(u_prev, keep, p)  # dR/dU; the mask itself in the default case
         # On CPU a scalar alpha rides along as the multiply-add's coefficient (no extra pass, and the
         # mask stays intact for the decay gradient); elsewhere it is folded into the carry.
-        scalar_alpha = float(alpha) if u.device.type == "cpu" and alpha.dim() == 0 else None
+        scalar_alpha = float(alpha) if u.device.type == "cpu" and alpha.dim() == 0 and not _tracing() else None
         if scalar_alpha is None:
             carry = carry.mul_(alpha) if carry is keep else carry * alpha
         for t in range(steps - 2, -1, -1):
@@ -351,7 +448,7 @@ NEURON_DEFAULTS: dict[str, object] = {
     "decay_alpha": 0.3,
     "decay_per": "layer",
     "surrogate": "rectangle",
-    "surrogate_centre": 0.5,
+    "surrogate_centre": None,  # None: the threshold
     "surrogate_half_width": 0.5,
     "surrogate_height": 1.0,
     "surrogate_sigma": 1.0,
@@ -390,7 +487,8 @@ def neuron_config(spiking: bool, **options) -> NeuronConfig:
     act = {"selu": SELU(), "relu": ReLU()}.get(act_name) or LeakyReLU(_number("leaky_slope", o["leaky_slope"]))
     surrogate_name = _choice("surrogate", o["surrogate"], ("rectangle", "gaussian"))
     if surrogate_name == "rectangle":
-        surrogate = Rectangle(_number("surrogate_centre", o["surrogate_centre"]),
+        centre = o["surrogate_centre"]
+        surrogate = Rectangle(None if centre is None else _number("surrogate_centre", centre),
                               _number("surrogate_half_width", o["surrogate_half_width"], 0, strict=True),
                               _number("surrogate_height", o["surrogate_height"], 0, strict=True))
     else:

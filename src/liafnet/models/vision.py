@@ -169,7 +169,7 @@ class LIAFNet(nn.Module):
         if options["init"] == "authors":
             for module in self.modules():
                 if isinstance(module, (nn.Conv2d, nn.Linear)):
-                    init_authors_(module)
+                    init_authors_(module, bias=neuron.params.threshold)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
