@@ -1,13 +1,19 @@
 """bAbI question-answering networks: the Keras ``babi_rnn`` recipe with a swappable recurrent encoder.
 
-``sum_repeat`` (default; the older Keras example that carries the reference table)::
+``sum_repeat`` (default; the ``keras1`` setting: the 2016 Keras example, whose QA1/QA2 rows of the
+reference table came from it)::
 
     story    -> Embedding(E) -> Dropout
     question -> Embedding(E) -> Dropout -> RNN(E) -> last step, repeated over the story steps
     (story + repeated question) -> RNN(H) -> last step -> Dropout -> Dense(vocab)
 
-``concat`` (the later Keras 2 example): story and question each go Embedding(E) -> Dropout ->
-RNN(H) -> last step; the two are concatenated -> Dropout -> Dense(vocab).
+``concat`` (the ``two_tower`` setting: the 2015 and 2018 Keras example, and the authors' framework's
+bAbI network): story and question each go Embedding(E) -> Dropout -> RNN(H) -> last step; the two
+are concatenated -> Dropout -> Dense(vocab). With liaf/lif and ``text_encoder=dense`` each tower is
+one DenseLIAF/DenseLIF layer read at the last word step (the framework's FC-LIF model).
+
+The RNN is ``nn.LSTM``/``nn.GRU`` or, for liaf/lif, one of :data:`ENCODERS`; ``liaf_lstm_rec`` is a
+liafnet extension, not found in the authors' code.
 
 Time runs over word steps: a story of ``Ls`` tokens is ``Ls`` steps of every recurrent encoder,
 the LIAF/LIF ones included. Inputs are pre-padded ``[L, B]`` token ids, so the last step is every
@@ -20,13 +26,25 @@ import torch
 from torch import nn
 
 from liafnet.data.spec import DataSpec
-from liafnet.layers import RECURRENT_NORMS, DenseLIAF, DenseLIF, RecurrentLIAF
+from liafnet.layers import (
+    LSTM_GATES,
+    LSTM_INITS,
+    RECURRENT_NORMS,
+    DenseLIAF,
+    DenseLIF,
+    LIAFLSTM,
+    RecurrentLIAF,
+    liaf_lstm_neuron,
+)
 from liafnet.neurons import ANALOG_ONLY_KEYS, NEURON_DEFAULTS, NeuronConfig, neuron_config
 
 FAMILIES = ("liaf", "lif", "lstm", "gru")
 MERGES = ("sum_repeat", "concat")
 INITS = ("keras", "torch")
-ENCODERS = ("rnn", "dense")
+# liaf/lif encoders. liaf_lstm: the authors' 2020 LIAF-LSTM cell; liaf_lstm_rec: the same cell with
+# recurrent input to its gate neurons, a liafnet extension not found in the authors' code.
+ENCODERS = ("rnn", "dense", "liaf_lstm", "liaf_lstm_rec")
+LSTM_CELL_ENCODERS = ("liaf_lstm", "liaf_lstm_rec")
 
 
 class TorchRNN(nn.Module):
@@ -58,21 +76,29 @@ class TorchRNN(nn.Module):
 
 
 def make_encoder(family: str, input_size: int, hidden: int, init: str, encoder: str,
-                 neuron: NeuronConfig | None, recurrent_norm: str = "none") -> nn.Module:
+                 neuron: NeuronConfig | None, recurrent_norm: str = "none", lstm_gate: str = "relu",
+                 lstm_init: str = "authors") -> nn.Module:
     """A recurrent layer ``[L, B, input_size] -> [L, B, hidden]`` of the given family.
 
     LIAF/LIF: ``encoder="rnn"`` is the LIAF-RNN (recurrent weights on the membrane potential),
-    ``"dense"`` a DenseLIAF/DenseLIF layer whose only memory is the leaky membrane. Neither uses
-    batch norm: statistics over a batch of padded stories of varying length would mix padding in.
-    ``init="keras"`` initialises every family alike: Glorot-uniform input weights, orthogonal
-    recurrent weights, zero biases. ``recurrent_norm="gain"`` (LIAF-RNN only) caps the membrane loop
-    gain at 1 (see :class:`liafnet.layers.RecurrentLIAF`).
+    ``"dense"`` a DenseLIAF/DenseLIF layer whose only memory is the leaky membrane (the authors'
+    framework's FC-LIF tower), ``"liaf_lstm"`` the authors' 2020 LIAF-LSTM cell
+    (:class:`liafnet.layers.LIAFLSTM`, gate function ``lstm_gate``, initialisation ``lstm_init``) and
+    ``"liaf_lstm_rec"`` the same cell with the previous output fed to its gate neurons, a liafnet
+    extension not found in the authors' code. None uses batch norm: statistics over a batch of padded
+    stories of varying length would mix padding in. ``init="keras"`` initialises the RNN and dense
+    layers alike: Glorot-uniform input weights, orthogonal recurrent weights, zero biases.
+    ``recurrent_norm="gain"`` (LIAF-RNN only) caps the membrane loop gain at 1 (see
+    :class:`liafnet.layers.RecurrentLIAF`).
     """
     if family in ("lstm", "gru"):
         return TorchRNN(family, input_size, hidden, init)
     if encoder == "rnn":
         return RecurrentLIAF(input_size, hidden, neuron, recurrent_norm=recurrent_norm,
                              keras_init=init == "keras")
+    if encoder in LSTM_CELL_ENCODERS:
+        return LIAFLSTM(input_size, hidden, neuron, gate=lstm_gate, recurrent_gates=encoder == "liaf_lstm_rec",
+                        init=lstm_init)
     layer = (DenseLIF if family == "lif" else DenseLIAF)(input_size, hidden, neuron=neuron, norm="none")
     if init == "keras":
         nn.init.xavier_uniform_(layer.linear.weight)
@@ -85,7 +111,8 @@ class BabiReader(nn.Module):
 
     def __init__(self, family: str, vocab_size: int, embed_dim: int = 50, hidden: int = 50,
                  dropout: float = 0.3, merge: str = "sum_repeat", init: str = "keras", encoder: str = "rnn",
-                 neuron: NeuronConfig | None = None, recurrent_norm: str = "none"):
+                 neuron: NeuronConfig | None = None, recurrent_norm: str = "none", lstm_gate: str = "relu",
+                 lstm_init: str = "authors"):
         super().__init__()
         self.merge = merge
         self.story_embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
@@ -93,9 +120,9 @@ class BabiReader(nn.Module):
         self.dropout = nn.Dropout(dropout)
         # sum_repeat adds the question summary to every story embedding, so it has the embedding size.
         question_size = embed_dim if merge == "sum_repeat" else hidden
-        self.question_encoder = make_encoder(family, embed_dim, question_size, init, encoder, neuron,
-                                             recurrent_norm)
-        self.story_encoder = make_encoder(family, embed_dim, hidden, init, encoder, neuron, recurrent_norm)
+        cell = {"recurrent_norm": recurrent_norm, "lstm_gate": lstm_gate, "lstm_init": lstm_init}
+        self.question_encoder = make_encoder(family, embed_dim, question_size, init, encoder, neuron, **cell)
+        self.story_encoder = make_encoder(family, embed_dim, hidden, init, encoder, neuron, **cell)
         features = hidden if merge == "sum_repeat" else hidden + question_size
         self.classifier = nn.Linear(features, vocab_size)
         if init == "keras":
@@ -127,6 +154,8 @@ TEXT_DEFAULTS = {
     "text_encoder": "rnn",
     "text_neuron": {},
     "text_recurrent_norm": "none",
+    "text_lstm_gate": "relu",      # LIAF-LSTM encoders: the gate function (authors' code: relu)
+    "text_lstm_init": "authors",   # LIAF-LSTM encoders: authors (Kaiming normal, biases 0.5) | keras | torch
 }
 # Keys of the shared model config that size the vision networks; the text reader uses text_* instead.
 VISION_SIZING_KEYS = ("hidden_size", "num_layers", "dropout")
@@ -138,8 +167,9 @@ def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
     ``options`` are the flat model-config keys: the ``text_*`` keys of :data:`TEXT_DEFAULTS`, and for
     liaf/lif the neuron keys of :data:`liafnet.neurons.NEURON_DEFAULTS`, which the model config shares
     with the vision networks; ``text_neuron`` (a mapping of neuron keys, liaf/lif only) overrides them
-    for the text reader alone. The keys in :data:`VISION_SIZING_KEYS` belong to the vision networks
-    and are not used. Anything else raises ``ValueError`` naming ``model.<key>``.
+    for the text reader alone (not for the LIAF-LSTM encoders, whose gate neurons keep the cell's
+    constants). The keys in :data:`VISION_SIZING_KEYS` belong to the vision networks and are not
+    used. Anything else raises ``ValueError`` naming ``model.<key>``.
     """
     if family not in FAMILIES:
         raise ValueError(f"model.family must be one of {FAMILIES} for text data, got {family!r}")
@@ -161,12 +191,21 @@ def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
             or not 0 <= o["text_dropout"] < 1:
         raise ValueError(f"model.text_dropout must be in [0, 1); got {o['text_dropout']!r}")
     for key, choices in (("text_merge", MERGES), ("text_init", INITS), ("text_encoder", ENCODERS),
-                         ("text_recurrent_norm", RECURRENT_NORMS)):
+                         ("text_recurrent_norm", RECURRENT_NORMS), ("text_lstm_gate", LSTM_GATES),
+                         ("text_lstm_init", LSTM_INITS)):
         if o[key] not in choices:
             raise ValueError(f"model.{key} must be one of {', '.join(choices)}; got {o[key]!r}")
     if o["text_recurrent_norm"] != "none" and not (spiking_neurons and o["text_encoder"] == "rnn"):
         raise ValueError("model.text_recurrent_norm applies to the liaf/lif LIAF-RNN encoder "
                          f"(text_encoder=rnn) only, not to {family} with text_encoder={o['text_encoder']}")
+    lstm_cell = spiking_neurons and o["text_encoder"] in LSTM_CELL_ENCODERS
+    if lstm_cell and family != "liaf":
+        raise ValueError(f"model.text_encoder={o['text_encoder']} is a LIAF cell (analog gates); "
+                         f"use it with model=liaf, not {family}")
+    for key in ("text_lstm_gate", "text_lstm_init"):
+        if o[key] != TEXT_DEFAULTS[key] and not lstm_cell:
+            raise ValueError(f"model.{key} applies to the LIAF-LSTM encoders (model=liaf "
+                             f"model.text_encoder={' or '.join(LSTM_CELL_ENCODERS)}) only")
     text_neuron = dict(o["text_neuron"] or {})
     if text_neuron and not spiking_neurons:
         raise ValueError(f"model.text_neuron applies to liaf/lif only, not to {family}")
@@ -174,10 +213,18 @@ def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
         if key not in neuron_keys:
             raise ValueError(f"model.text_neuron.{key} is not a neuron option of the {family} text model "
                              f"(known: {', '.join(sorted(neuron_keys))})")
+    if lstm_cell and text_neuron:
+        raise ValueError(f"model.text_neuron does not apply to model.text_encoder={o['text_encoder']}: the "
+                         "LIAF-LSTM gate neurons keep the cell's own constants (liafnet.layers.liaf_lstm_neuron)")
     neuron = None
-    if spiking_neurons:
+    if lstm_cell:
+        # The cell's own constants (decay 0.3 fixed, reset gradient through the surrogate), not the
+        # shared LIAF-Net neuron keys of the model config.
+        neuron = liaf_lstm_neuron()
+    elif spiking_neurons:
         shared = {k: v for k, v in options.items() if k in neuron_keys}
         neuron = neuron_config(spiking=family == "lif", **{**shared, **text_neuron})
     return BabiReader(family, spec.vocab_size, embed_dim=o["text_embed_dim"], hidden=o["text_hidden"],
                       dropout=float(o["text_dropout"]), merge=o["text_merge"], init=o["text_init"],
-                      encoder=o["text_encoder"], neuron=neuron, recurrent_norm=o["text_recurrent_norm"])
+                      encoder=o["text_encoder"], neuron=neuron, recurrent_norm=o["text_recurrent_norm"],
+                      lstm_gate=o["text_lstm_gate"], lstm_init=o["text_lstm_init"])
