@@ -10,9 +10,11 @@ needs plus where it came from (git revision, overrides, model config). The table
 those files only, so a grid can be run in several sittings, on several machines, and aggregated by
 anyone with a checkout::
 
-    python -m liafnet.babi_results run   [--settings keras1 two_tower] [--seeds 3] [--extra-seeds 1] [overrides]
-    python -m liafnet.babi_results collect [--settings ...] [overrides]  # finished runs -> results/
-    python -m liafnet.babi_results table   [--settings ...] [--seeds 3]  # results/ -> tables
+    python -m liafnet.babi_results run     [--setting keras1] [--seeds 3] [--extra-seeds 1] [overrides]
+    python -m liafnet.babi_results collect [--setting two_tower] [overrides]  # finished runs -> results/
+    python -m liafnet.babi_results table   [--setting ...] [--seeds 3]        # results/ -> tables
+
+Without ``--setting`` each command does both settings.
 
 ``run`` first copies the cells already in ``results/`` back into the sweep folders, where
 ``train.py`` skips any run whose ``metrics.json`` says ``ok``: a fresh machine resumes the grid
@@ -174,8 +176,9 @@ def run(setting: str, results: Path, seeds: int, extra_seeds: int, overrides: Se
     train_overrides = [o for o in overrides if not o.startswith("+table_spec.")]
     print(f"bAbI {setting}: restored {restore(results, sweep_dir)} finished cells from {results}", flush=True)
     status = 0
-    jobs = [[f"seed=range(0,{seeds})"]] + [[*extra, f"seed=range(0,{extra_seeds})"]
-                                           for extra in _extras(table, overrides)]
+    jobs = [[f"seed=range(0,{seeds})"]]
+    if extra_seeds > 0:
+        jobs += [[*extra, f"seed=range(0,{extra_seeds})"] for extra in _extras(table, overrides)]
     for job in jobs:
         command = [sys.executable, *_TRAIN_COMMAND, f"table={table}", *job, *train_overrides]
         print("bAbI " + setting + ": " + " ".join(command[3:]), flush=True)
@@ -188,14 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m liafnet.babi_results", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("run", "collect", "table"))
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for the runs (e.g. data.root=...)")
-    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--setting", action="append", choices=list(SETTINGS), dest="settings",
+                        help="keras1 or two_tower; repeat for both (default: both)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds of liaf, lif, lstm, gru (default 3)")
-    parser.add_argument("--extra-seeds", type=int, default=1, help="seeds of the extra columns (default 1)")
+    parser.add_argument("--extra-seeds", type=int, default=1,
+                        help="seeds of the extra columns (default 1; 0 skips them)")
     parser.add_argument("--results", default=str(RESULTS_DIR),
                         help="results folder; each setting gets <results>/<setting> (default %(default)s)")
     args = parser.parse_intermixed_args(argv)
+    if args.seeds < 1 or args.extra_seeds < 0:
+        parser.error(f"--seeds must be >= 1 and --extra-seeds >= 0, got {args.seeds} and {args.extra_seeds}")
     status = 0
-    for setting in args.settings:
+    for setting in args.settings or list(SETTINGS):
         results = Path(args.results) / setting
         if args.command == "run":
             status |= run(setting, results, args.seeds, args.extra_seeds, args.overrides)
