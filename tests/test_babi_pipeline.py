@@ -4,7 +4,10 @@ writes metrics.json, the table spec validates against its paper file, and the ta
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
+import subprocess
+import sys
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -18,17 +21,19 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from lightning.pytorch import Callback, Trainer, seed_everything
 
+from liafnet.babi_results import column_of, restore
+from liafnet.babi_results import main as babi_results_main
 from liafnet.cli import CONF_DIR, train
 from liafnet.data.babi import BabiDataModule, collate_babi
 from liafnet.models import build_model
 from liafnet.task import ClassificationTask
-from liafnet.tables import PAPER_UNKNOWN, TableSpec, build_table, sweep_grid
+from liafnet.tables import sweep_grid
 from tests.helpers import BABI_SAMPLE as SAMPLE
 from tests.helpers import REPO, subprocess_env, write_babi_task1
 
 
 TINY = ("trainer.max_epochs=2", "trainer.enable_progress_bar=false", "logger=csv", "trainer.accelerator=cpu")
-FB_LSTM_MEAN, KERAS_MEAN = 49.2, 60.8  # paper.md §9
+FB_LSTM_MEAN, KERAS_TWO_TOWER_MEAN = 49.2, 57.8  # Weston et al. 2015; the 2015 Keras babi_rnn run
 
 
 @pytest.fixture
@@ -69,19 +74,35 @@ def test_missing_data_fails_the_run_naming_make_data_babi(make_cfg, tmp_path):
     assert json.loads((Path(cfg.paths.run_dir) / "metrics.json").read_text())["status"] == "failed"
 
 
-def test_table_config_grid_launcher_and_dirs():
+@pytest.mark.parametrize("table, setting, epochs, extras", [
+    ("babi", "keras1", 40, ["liaf_lstm", "liaf_lstm_rec"]),
+    ("babi_two_tower", "two_tower", 20, ["liaf_rnn", "liaf_lstm", "liaf_lstm_rec"]),
+])
+def test_table_configs_grid_launcher_dirs_and_columns(table, setting, epochs, extras):
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        cfg = compose("train", overrides=["table=babi"], return_hydra_config=True)
+        cfg = compose("train", overrides=[f"table={table}"], return_hydra_config=True)
     GlobalHydra.instance().clear()
-    assert cfg.data.name == "babi" and cfg.trainer.max_epochs == 40 and list(cfg.logger) == ["csv"]
+    assert cfg.data.name == "babi" and cfg.trainer.max_epochs == epochs and list(cfg.logger) == ["csv"]
+    assert cfg.babi_setting == setting and cfg.trainer.use_distributed_sampler is False
     grid = sweep_grid(dict(cfg.hydra.sweeper.params), [])
     assert grid == {"data.task": list(range(1, 21)), "model": ["liaf", "lif", "lstm", "gru"], "seed": [0, 1, 2]}
     assert sweep_grid(dict(cfg.hydra.sweeper.params), ["seed=range(0,1)"])["seed"] == [0]
     assert cfg.hydra.launcher.n_jobs == 2 and "joblib" in cfg.hydra.launcher._target_
-    assert cfg.hydra.sweep.dir.endswith("sweeps/babi")
+    assert cfg.hydra.sweep.dir.endswith(f"sweeps/{table}")
     # A path in data.root would otherwise become nested folders in every cell's name.
     assert "data.root" in cfg.hydra.job.config.override_dirname.exclude_keys
+    # Every extra's overrides build a model whose column is one of the table's columns.
+    columns = list(cfg.table_spec.columns.order)
+    found = []
+    for extra in cfg.babi_extras:
+        options = dict(o.split("=", 1) for o in extra)
+        found.append(column_of(options["model"], options["model.text_encoder"]))
+    assert found == extras and set(found) < set(columns)
+    assert cfg.table_spec.claim.column == columns[0]
+    if setting == "two_tower":  # the two-tower Keras recipe
+        assert (cfg.model.text_merge, cfg.model.text_embed_dim, cfg.model.text_hidden) == ("concat", 50, 100)
+        assert cfg.model.text_dropout == 0 and cfg.optimizer.lr == 1e-3 and cfg.data.batch_size == 32
 
 
 def test_paper_file_holds_the_published_anchors():
@@ -90,30 +111,94 @@ def test_paper_file_holds_the_published_anchors():
     assert all(e["value"] is None and e["source"] for task in paper["values"].values() for e in task.values())
     references = {r["name"]: r["values"] for r in paper["references"]}
     assert round(statistics.fmean(references["FB LSTM"].values()), 1) == FB_LSTM_MEAN
-    assert round(statistics.fmean(references["Keras"].values()), 1) == KERAS_MEAN
-    assert references["FB LSTM"][19] == 8 and references["Keras"][3] == 20.5
+    two_tower = references["Keras GRU, two towers"]
+    assert sorted(two_tower) == list(range(1, 21)) and (two_tower[1], two_tower[2]) == (52.1, 37.0)
+    assert round(statistics.fmean(two_tower.values()), 1) == KERAS_TWO_TOWER_MEAN
+    assert references["Keras LSTM, summed (QA1/QA2 only)"] == {1: 100.0, 2: 50.0}
+    assert references["FB LSTM"][19] == 8 and two_tower[3] == 20.5
 
 
-def test_table_renders_tasks_by_models_with_references(tmp_path):
-    config = yaml.safe_load((REPO / "src" / "liafnet" / "conf" / "table" / "babi.yaml").read_text())
-    grid = {"data.task": ["1", "2"], "model": ["liaf", "lif", "lstm", "gru"], "seed": ["0", "1"]}
-    spec = TableSpec.from_dict(config["table_spec"], paper_dir=REPO / "src" / "liafnet" / "conf" / "paper", grid=grid)
-    sweep = tmp_path / "sweep"
+def _fake_run(sweep: Path, setting: str, family: str, encoder: str | None, task: int, seed: int, acc: float) -> None:
+    """A finished run as train.py leaves it: metrics.json with its config, and the CSV log."""
+    run = sweep / f"data.task={task},model={family},seed={seed},enc={encoder}"
+    (run / "csv").mkdir(parents=True)
+    model = {"family": family, **({"text_encoder": encoder} if encoder else {})}
+    metrics = {"model": family, "data": "babi", "seed": seed, "status": "ok", "test/acc": acc, "val/acc": acc,
+               "train_time_s": 10.0 * task, "epochs": 3, "git_rev": "abc1234", "overrides": [f"model={family}"],
+               "config": {"babi_setting": setting, "model": model, "data": {"task": task, "batch_size": 32}}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    (run / "csv" / "metrics.csv").write_text("epoch,train/acc,val/acc\n0,0.5,\n0,,0.4\n1,0.75,\n")
+
+
+def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_path):
+    sweep = tmp_path / "outputs" / "sweeps" / "babi_two_tower"
     for task in (1, 2):
-        for model in ("liaf", "lif", "lstm", "gru"):
+        for family, encoder in (("liaf", "dense"), ("lif", "dense"), ("lstm", None), ("gru", None)):
             for seed in (0, 1):
-                run = sweep / f"{task}-{model}-{seed}"
-                run.mkdir(parents=True)
-                acc = 0.96 if task == 1 else 0.3 + 0.1 * seed
-                metrics = {"model": model, "data": "babi", "seed": seed, "status": "ok", "test/acc": acc,
-                           "train_time_s": 10.0 * task, "config": {"data": {"task": task}}}
-                (run / "metrics.json").write_text(json.dumps(metrics))
-    table, paths = build_table(spec, sweep, tmp_path / "tables", plots=False)
-    text = paths["md"].read_text()
-    assert "FB LSTM" in text and "Keras" in text and PAPER_UNKNOWN in text
-    assert "1 single supporting fact" in text and "passed (≥ 95%)" in text
-    assert table.cell("2", "lstm").mean == pytest.approx(35.0) and table.cell("2", "lstm").n == 2
-    assert table.cell("1", "gru").mean == pytest.approx(96.0)
+                _fake_run(sweep, "two_tower", family, encoder, task, seed, 0.96 if task == 1 else 0.3 + 0.1 * seed)
+        _fake_run(sweep, "two_tower", "liaf", "liaf_lstm_rec", task, 0, 0.5)
+    _fake_run(sweep, "keras1", "liaf", "rnn", 1, 0, 0.5)  # another setting's run: not filed here
+    failed = sweep / "failed"
+    failed.mkdir()
+    (failed / "metrics.json").write_text(json.dumps({"status": "failed", "config": {"babi_setting": "two_tower"}}))
+    results = tmp_path / "results"
+    common = ["--setting", "two_tower", "--results", str(results), f"paths.output_dir={tmp_path / 'outputs'}"]
+    assert babi_results_main(["collect", *common]) == 0
+    cells = sorted(p.relative_to(results / "two_tower" / "cells").parent.as_posix()
+                   for p in (results / "two_tower" / "cells").rglob("metrics.json"))
+    assert len(cells) == 18 and "dense_liaf/task01-seed0" in cells and "liaf_lstm_rec/task02-seed0" in cells
+    record = json.loads((results / "two_tower" / "cells" / "gru" / "task02-seed1" / "metrics.json").read_text())
+    assert record["train_acc_max"] == 0.75 and record["data.task"] == 2 and record["git_rev"] == "abc1234"
+    assert "config" not in record  # one small file per run: the fields a table needs and the provenance
+
+    # The table comes from results/ alone: delete the runs first.
+    shutil.rmtree(tmp_path / "outputs")
+    assert babi_results_main(["table", *common, "--seeds", "2", "data.task=1,2"]) == 0
+    text = (results / "two_tower" / "babi_two_tower.md").read_text()
+    assert "LIAF (DenseLIAF towers)" in text and "liafnet extension, not in the authors' code" in text
+    assert "Keras GRU, two towers" in text and "Keras LSTM, summed (QA1/QA2 only)" in text
+    assert "35.0 ± 7.1 (n=2)" in text and "1 single supporting fact" in text and "passed (≥ 95%)" in text
+    assert "Claim check" in text and "LIAF (DenseLIAF towers) 65.5 vs" in text
+
+    # Another machine: the filed cells go back into the sweep folders, where train.py skips them.
+    assert babi_results_main(["collect", *common]) == 0  # nothing to collect, nothing lost
+    assert len(list((results / "two_tower" / "cells").rglob("metrics.json"))) == 18
+    sweep_dir = tmp_path / "outputs" / "sweeps" / "babi_two_tower"
+    assert restore(results / "two_tower", sweep_dir) == 18 and restore(results / "two_tower", sweep_dir) == 0
+    restored = json.loads((sweep_dir / record["sweep_subdir"] / "metrics.json").read_text())
+    assert restored == record and restored["status"] == "ok"
+
+
+@pytest.mark.parametrize("family, encoder, column", [
+    ("lstm", "dense", "lstm"), ("gru", None, "gru"), ("liaf", "rnn", "liaf_rnn"), ("lif", "rnn", "lif_rnn"),
+    ("liaf", "dense", "dense_liaf"), ("lif", "dense", "dense_lif"), ("liaf", "liaf_lstm", "liaf_lstm"),
+    ("liaf", "liaf_lstm_rec", "liaf_lstm_rec"),
+])
+def test_column_of_each_family_and_encoder(family, encoder, column):
+    assert column_of(family, encoder) == column
+
+
+@pytest.mark.slow
+def test_make_table_babi_runs_files_and_resumes_from_results(tmp_path):
+    """The driver end to end on a tiny task-1 tree: runs, files the cells, builds the table; a
+    second run on a "fresh machine" (outputs deleted) restores every cell and trains nothing."""
+    write_babi_task1(tmp_path / "babi" / "en", stories=30)
+    results, outputs = tmp_path / "results", tmp_path / "outputs"
+    command = [sys.executable, "-m", "liafnet.babi_results", "run", "--setting", "two_tower", "--seeds", "1",
+               "--extra-seeds", "0", "--results", str(results), "data.task=1", "trainer.max_epochs=1",
+               f"data.root={tmp_path / 'babi'}", f"paths.output_dir={outputs}"]
+    first = subprocess.run(command, cwd=tmp_path, env=subprocess_env(PYTHONPATH=str(REPO / "src")),
+                           capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    cells = sorted((results / "two_tower" / "cells").rglob("metrics.json"))
+    assert [p.parent.parent.name for p in cells] == ["dense_liaf", "dense_lif", "gru", "lstm"]
+    assert "| 1 single supporting fact" in (results / "two_tower" / "babi_two_tower.md").read_text()
+    shutil.rmtree(outputs)
+    second = subprocess.run(command, cwd=tmp_path, env=subprocess_env(PYTHONPATH=str(REPO / "src")),
+                            capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "restored 4 finished cells" in second.stdout and "filed 0 new or changed cells" in second.stdout
+    assert second.stdout.count("already says status ok; skipping") == 4
 
 
 # ------------------------------------------------------------------ batch order and DDP, via Lightning
