@@ -239,6 +239,10 @@ def test_bucket_sampler_shards_over_ranks(replicas, n):
     seen = [i for s in evaluation for batch in s for i in batch]
     assert sorted(seen) == list(range(n))
     assert [len(list(s)) for s in evaluation] == [len(s) for s in evaluation]
+    # Fewer batches than ranks: still at least one batch per rank (Lightning needs one), each example once.
+    tiny = [BucketBatchSampler(lengths[:10], 8, False, num_replicas=replicas, rank=r) for r in range(replicas)]
+    assert all(len(s) == len(list(s)) == 1 for s in tiny)
+    assert sorted(i for s in tiny for batch in s for i in batch) == list(range(10))
     with pytest.raises(ValueError, match="rank 2 of 2"):
         BucketBatchSampler(lengths, 8, False, num_replicas=2, rank=2)
 

@@ -295,6 +295,21 @@ def test_ddp_shards_training_and_evaluates_every_example_once(tmp_path):
     assert test[0]["counted"] == test[1]["counted"] == len(datamodule.test_set)
 
 
+@pytest.mark.slow
+def test_ddp_command_line_trains_and_tests_every_example_once(tmp_path):
+    """`python train.py experiment=babi trainer=ddp trainer.devices=2 trainer.accelerator=cpu ...`"""
+    write_babi_task1(tmp_path / "babi" / "en", stories=45)
+    result = subprocess.run(
+        [sys.executable, "train.py", "experiment=babi", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
+         "model=gru", "data.task=1", "trainer.max_epochs=1", "logger=csv", f"data.root={tmp_path / 'babi'}",
+         f"paths.output_dir={tmp_path / 'out'}"],
+        cwd=REPO, env=subprocess_env(PYTHONPATH=str(REPO / "src")), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "bAbI test split: 45 examples evaluated over 2 rank(s); the split holds 45" in result.stdout + result.stderr
+    metrics = json.loads(next((tmp_path / "out").rglob("metrics.json")).read_text())
+    assert metrics["status"] == "ok" and metrics["config"]["trainer"]["use_distributed_sampler"] is False
+
+
 def test_ddp_without_disabling_lightnings_sampler_names_the_key(tmp_path):
     write_babi_task1(tmp_path / "babi" / "en", stories=20)
     datamodule = BabiDataModule(tmp_path / "babi", task=1, batch_size=4)

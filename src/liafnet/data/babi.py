@@ -226,7 +226,9 @@ class BucketBatchSampler(Sampler[list[int]]):
     ``len % R`` batches of the epoch (a different few every epoch), so every rank runs the same
     number of optimiser steps, which DDP's gradient all-reduce needs; ``batch_size`` is then the
     per-rank batch. Evaluation drops and repeats nothing: the ranks' shares differ by at most one
-    batch and together hold every example exactly once.
+    batch and together hold every example exactly once, in the same batches as one process (so
+    each story gets the same padding); a split with fewer batches than ranks is cut into one smaller
+    batch per rank instead.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0,
@@ -252,6 +254,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         n = len(self.lengths)
         if not self.shuffle:
             order = np.argsort(self.lengths, kind="stable")
+            if 0 < n and self._count_all() < self.num_replicas:
+                # Fewer batches than ranks (a tiny split): one smaller batch per rank, as far as the
+                # examples go, since Lightning needs at least one batch on every rank.
+                return [part for part in np.array_split(order, self.num_replicas) if len(part)]
             return [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
         rng = self.sampler.rng()
         order = rng.permutation(n)
@@ -278,6 +284,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         total = self._count_all()
         if self.shuffle:
             return total // self.num_replicas
+        if total < self.num_replicas:
+            total = min(len(self.lengths), self.num_replicas)
         return len(range(self.rank, total, self.num_replicas))
 
 
