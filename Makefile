@@ -5,8 +5,9 @@ STAMP := .venv/.installed
 SEEDS ?= 3
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install train test test-fast bench tables tables-smoke table-efficiency table-gesture \
-	table-cifar10_dvs table-mnist_dvs table-babi babi-results data-synthetic data-mnist_dvs data-cifar10_dvs \
+.PHONY: help install train test test-fast bench gpu-check tables tables-smoke table-efficiency table-gesture \
+	table-cifar10_dvs table-mnist_dvs table-babi table-babi_two_tower babi-results data-synthetic \
+	data-mnist_dvs data-cifar10_dvs \
 	data-dvs_gesture data-babi clean
 
 help:  ## list targets
@@ -50,7 +51,13 @@ bench: install  ## speed/memory benchmarks -> benchmarks/results.md and .json
 		--markdown benchmarks/results_neurons.md
 	rm -f benchmarks/results_data.md
 	$(PY) benchmarks/bench_data.py --out benchmarks/results_data.json --markdown benchmarks/results_data.md
+	@if $(PY) -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
+	  $(PY) benchmarks/bench_cuda_graph.py --out benchmarks/results_neurons_cuda_triton.json; \
+	else echo "bench: no CUDA device, the CUDA rows (bench_cuda_graph.py) are not measured"; fi
 	$(PY) benchmarks/collect.py
+
+gpu-check: install  ## on a GPU machine: CUDA tests of the Triton kernel + CUDA benchmark rows (~5 min)
+	PY=$(PY) benchmarks/gpu_check.sh
 
 clean:  ## remove generated outputs (keeps data/ and .venv/)
 	rm -rf outputs multirun lightning_logs wandb
@@ -74,13 +81,15 @@ table-efficiency: install  ## params, MACs/ACs, synops, energy of every model x 
 table-gesture table-cifar10_dvs table-mnist_dvs: install  ## a paper table: its sweep, then tables + plots
 	$(call table_cmd,$(@:table-%=%),$(TABLE_ARGS))
 
-tables: install  ## every paper table whose data is present, and the efficiency table
-	@status=0; $(MAKE) --no-print-directory table-efficiency || status=1; \
-	for t in $(EVENT_TABLES) babi; do \
-	  if [ -f src/liafnet/conf/table/$$t.yaml ] && $(PY) -m liafnet.tables table=$$t --check-data \
-	      $$( [ $$t = babi ] && [ -n "$(BABI_ROOT)" ] && echo data.root=$(BABI_ROOT) ); then \
-	    $(MAKE) --no-print-directory table-$$t || status=1; fi; \
-	done; exit $$status
+# `make tables`: `python -m liafnet.data.check --plan` checks each table's dataset for a complete original
+# layout (docs/datasets.md), prints the plan (tables, runs, estimated time) and names the tables to run.
+# The bAbI table (about 2 h) runs only when asked for: make tables BABI=1.
+BABI ?=
+tables: install  ## the efficiency table and every paper table whose data is complete (plan first); bAbI with BABI=1
+	@tables=$$($(PY) -m liafnet.data.check --plan $(if $(filter 1 yes true,$(BABI)),--babi) \
+	    $(foreach arg,$(BABI_TABLE_ARGS),--babi-arg $(arg)) $(TABLE_ARGS)) || exit $$?; \
+	status=0; $(MAKE) --no-print-directory table-efficiency || status=1; \
+	for t in $$tables; do $(MAKE) --no-print-directory table-$$t || status=1; done; exit $$status
 
 tables-smoke: install  ## every table's grid on tiny synthetic/bAbI data, end to end (minutes)
 	@status=0; for t in $(EVENT_TABLES); do \
@@ -97,6 +106,8 @@ tables-smoke: install  ## every table's grid on tiny synthetic/bAbI data, end to
 BABI_ROOT ?= $(patsubst %/en,%,$(firstword $(wildcard data/babi/tasks_1-20_v1-2/en ../shared/data/babi/en)))
 data-babi: install  ## download bAbI v1.2 into data/babi and verify it (or print where to put a copy)
 	$(PY) -m liafnet.data.babi_download --root data/babi
+# The bAbI tables' data overrides (also given to the plan of `make tables`).
+BABI_TABLE_ARGS = seed='range(0,$(SEEDS))' $(if $(BABI_ROOT),data.root=$(BABI_ROOT))
 # Settings (docs/babi.md): keras1 (summed question, conf/table/babi.yaml) and two_tower
 # (conf/table/babi_two_tower.yaml). Finished runs are filed under results/babi/<setting>/cells and the
 # tables rebuilt from there; a rerun (here or on another machine) skips the cells already filed.
@@ -106,6 +117,8 @@ BABI_FLAGS = $(foreach s,$(BABI_SETTING),--setting $(s))
 table-babi: install  ## bAbI: 20 tasks x liaf lif lstm gru x SEEDS seeds + extras x EXTRA_SEEDS, per BABI_SETTING; results/babi
 	$(PY) -m liafnet.babi_results run $(BABI_FLAGS) --seeds $(SEEDS) --extra-seeds $(EXTRA_SEEDS) \
 		$(if $(BABI_ROOT),data.root=$(BABI_ROOT)) $(TABLE_ARGS)
+table-babi_two_tower: install  ## bAbI, the two_tower setting only (make table-babi BABI_SETTING=two_tower)
+	$(MAKE) --no-print-directory table-babi BABI_SETTING=two_tower
 babi-results: install  ## bAbI: file finished runs of outputs/ under results/babi, rebuild the tables from results/ alone
 	$(PY) -m liafnet.babi_results collect $(BABI_FLAGS) $(TABLE_ARGS)
 	$(PY) -m liafnet.babi_results table $(BABI_FLAGS) --seeds $(SEEDS)

@@ -1,5 +1,5 @@
 """`python eval.py ckpt_path=...`: re-test a saved checkpoint (see README)."""
-from liafnet.cli import eval_main
+from liafnet.cli.eval import main
 
 if __name__ == "__main__":
-    eval_main()
+    main()

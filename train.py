@@ -1,5 +1,5 @@
 """`python train.py [overrides]`: train and test one model (see README)."""
-from liafnet.cli import train_main
+from liafnet.cli.train import main
 
 if __name__ == "__main__":
-    train_main()
+    main()

@@ -18,7 +18,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
-from liafnet.cli import CONF_DIR
+from liafnet.config import CONF_DIR
 
 
 def split_sweep(overrides: list[str]) -> tuple[list[str], int]:
@@ -36,7 +36,7 @@ def split_sweep(overrides: list[str]) -> tuple[list[str], int]:
 
 def render(overrides: list[str]) -> str:
     plain, jobs = split_sweep([o for o in overrides if not o.startswith("hydra/launcher=")])
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         cfg = compose("train", overrides=["hydra/launcher=slurm", *plain], return_hydra_config=True)
     params = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
     params.pop("_target_", None)

@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-
-from liafnet.cli import CONF_DIR
+from liafnet import config
 
 from tests.helpers import SHARED_DATA
 
@@ -26,17 +23,14 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 def compose_config(overrides, run_dir: Path, data_dir: Path, config_name: str = "train"):
-    """Compose a config as the CLI would, with paths pointing at test folders (no Hydra run dir)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
-        cfg = compose(config_name, overrides=[
-            f"paths.output_dir={run_dir.parent}",
-            f"paths.data_dir={data_dir}",
-            f"paths.run_dir={run_dir}",
-            *overrides,
-        ])
-    GlobalHydra.instance().clear()
-    return cfg
+    """Compose a config as the CLI would, with paths pointing at test folders (no Hydra run dir).
+    Not checked here: tests of bad values check through ``config.validate`` or ``train``."""
+    return config.compose([
+        f"paths.output_dir={run_dir.parent}",
+        f"paths.data_dir={data_dir}",
+        f"paths.run_dir={run_dir}",
+        *overrides,
+    ], config_name, check=False)
 
 
 @pytest.fixture

@@ -1,9 +1,15 @@
-"""Paths and subprocess settings shared by the tests."""
+"""Paths, subprocess settings and the neuron option grid shared by the tests."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+
+from liafnet.neurons import SELU, Gaussian, LeakyReLU, NeuronParams, Rectangle, ReLU
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -15,6 +21,89 @@ def subprocess_env(**extra) -> dict:
                OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.update(extra)
     return env
+
+
+def cli(module_or_script: list[str], args: list[str], timeout: int = 600, **kwargs):
+    """Run ``python <module_or_script> <args>`` from the repo root; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, *module_or_script, *args], cwd=REPO, env=subprocess_env(),
+                          capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+# ---- hand-made sweeps for the report tests
+
+MODELS = ["liaf", "lif", "lstm", "gru", "convlstm", "conv3d"]
+NAMES = {"liaf": "LIAF-Net", "lif": "LIF-SNN", "lstm": "LSTM", "gru": "GRU", "convlstm": "ConvLSTM",
+         "conv3d": "Conv3D"}
+
+
+def write_run(root: Path, subdir: str, **fields) -> Path:
+    """One job dir with a metrics.json; the dir name is deliberately not what the table reads."""
+    metrics = {"model": "liaf", "data": "dvs_gesture", "seed": 0, "status": "ok", "test/acc": 0.9,
+               "val/acc": 0.9, "params": 2_322_891, "macs": 6_991_549_440, "acs": 0, "train_time_s": 60.0,
+               "samples_per_s": 100.0, "error": None}
+    metrics.update(fields)
+    run_dir = root / subdir
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return run_dir
+
+
+def gesture_spec(**extra) -> dict:
+    spec = {
+        "name": "gesture", "title": "Gesture test accuracy (%)",
+        "rows": {"key": "model", "label": "model", "order": MODELS, "names": NAMES},
+        "grid": {"model": MODELS, "seed": [0, 1, 2]},
+        "paper": {"values": {"liaf": {"value": 97.6, "source": "third-party table"},
+                             "lif": {"value": None, "source": "unknown"}}},
+    }
+    spec.update(extra)
+    return spec
+
+
+def text_outside_figure(fig) -> list[str]:
+    """Texts of a matplotlib figure drawn (partly) outside its canvas: cut off in the PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer, box = canvas.get_renderer(), fig.bbox
+    # Tick labels are left out: matplotlib keeps labels of ticks beyond the view, which it never draws.
+    ticks = {id(label) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) for minor in (False, True)
+             for label in axis.get_ticklabels(minor=minor)}
+    outside = []
+    for text in fig.findobj(Text):
+        if id(text) not in ticks and text.get_visible() and text.get_text().strip():
+            extent = text.get_window_extent(renderer)
+            if extent.x0 < box.x0 - 1 or extent.x1 > box.x1 + 1 or extent.y0 < box.y0 - 1 or extent.y1 > box.y1 + 1:
+                outside.append(text.get_text())
+    return outside
+
+
+# The neuron option grid on which each fast path is compared with the per-step reference
+# (tests/test_neurons.py: the torch path; tests/test_triton_liaf.py: the Triton kernel).
+ACTS = {"selu": SELU(), "relu": ReLU(), "leaky_relu": LeakyReLU(0.2)}
+SURROGATES = {"rect": Rectangle(), "rect_narrow": Rectangle(centre=0.3, half_width=0.2, height=2.0),
+              "gauss": Gaussian()}
+# Analog (LIAF) options: output mode x activation x clamp x fire test x reset x reset gradient x beta.
+ANALOG_GRID = list(itertools.product(("ntr", "tr"), ACTS, (False, True), (False, True), ("hard", "soft"),
+                                     (True, False), (0.0, 0.05)))
+# Spiking (LIF) options and the decay variants: surrogate x reset x reset gradient x v_reset x decay form.
+SPIKE_GRID = list(itertools.product(SURROGATES, ("hard", "soft"), (True, False), (0.0, 0.1),
+                                    ("layer", "channel", "fixed")))
+
+
+def analog_params(output, act, clamp, fire_ge, reset, detach, beta) -> NeuronParams:
+    """The NeuronParams of one ANALOG_GRID case."""
+    return NeuronParams(output=output, act=ACTS[act], clamp=clamp, fire_ge=fire_ge, reset=reset,
+                        detach_reset=detach, beta=beta, v_reset=0.0 if reset == "soft" else -0.1,
+                        surrogate=Gaussian() if detach else Rectangle())
+
+
+def spike_params(surrogate, reset, detach, v_reset) -> NeuronParams:
+    """The NeuronParams of one SPIKE_GRID case (its decay form is the caller's)."""
+    return NeuronParams(output="spike", surrogate=SURROGATES[surrogate], reset=reset, detach_reset=detach,
+                        v_reset=v_reset, threshold=0.4)
 
 
 # A hand-written bAbI file: three stories, answers with commas, supporting facts over two lines.

@@ -23,11 +23,13 @@ from lightning.pytorch import Callback, Trainer, seed_everything
 
 from liafnet.babi_results import column_of, restore
 from liafnet.babi_results import main as babi_results_main
-from liafnet.cli import CONF_DIR, train
+from liafnet.cli.tables import sweep_grid
+from liafnet.cli.train import train
+from liafnet.config import CONF_DIR, to_plain
+from liafnet.models.options import check_model_config
 from liafnet.data.babi import BabiDataModule, collate_babi
 from liafnet.models import build_model
 from liafnet.task import ClassificationTask
-from liafnet.tables import sweep_grid
 from tests.helpers import BABI_SAMPLE as SAMPLE
 from tests.helpers import REPO, subprocess_env, write_babi_task1
 
@@ -62,7 +64,7 @@ def test_experiment_run_writes_metrics(make_cfg, babi_root, family):
     assert cfg.model.text_hidden == 100 and cfg.early_stopping.patience == 20
     metrics = train(cfg)
     written = json.loads((Path(cfg.paths.run_dir) / "metrics.json").read_text())
-    assert written["status"] == metrics["status"] == "ok"
+    assert written["status"] == metrics.status == "ok"
     assert written["data"] == "babi" and written["model"] == family and written["config"]["data"]["task"] == 2
     assert 0.0 <= written["test/acc"] <= 1.0 and written["params"] > 0
 
@@ -78,9 +80,9 @@ def test_missing_data_fails_the_run_naming_make_data_babi(make_cfg, tmp_path):
     ("babi", "keras1", 40, ["liaf_lstm", "liaf_lstm_rec"]),
     ("babi_two_tower", "two_tower", 20, ["liaf_rnn", "liaf_lstm", "liaf_lstm_rec"]),
 ])
-def test_table_configs_grid_launcher_dirs_and_columns(table, setting, epochs, extras):
+def test_table_configs_grid_launcher_dirs_and_columns(table, setting, epochs, extras, make_cfg):
     GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONF_DIR):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         cfg = compose("train", overrides=[f"table={table}"], return_hydra_config=True)
     GlobalHydra.instance().clear()
     assert cfg.data.name == "babi" and cfg.trainer.max_epochs == epochs and list(cfg.logger) == ["csv"]
@@ -92,13 +94,15 @@ def test_table_configs_grid_launcher_dirs_and_columns(table, setting, epochs, ex
     assert cfg.hydra.sweep.dir.endswith(f"sweeps/{table}")
     # A path in data.root would otherwise become nested folders in every cell's name.
     assert "data.root" in cfg.hydra.job.config.override_dirname.exclude_keys
-    # Every extra's overrides build a model whose column is one of the table's columns.
+    # Every column's overrides compose and name one of the table's columns, main ones first.
     columns = list(cfg.table_spec.columns.order)
     found = []
-    for extra in cfg.babi_extras:
-        options = dict(o.split("=", 1) for o in extra)
-        found.append(column_of(options["model"], options["model.text_encoder"]))
-    assert found == extras and set(found) < set(columns)
+    for overrides in [*cfg.babi_columns, *cfg.babi_extras]:
+        column = make_cfg(f"table={table}", *overrides)
+        found.append(column_of(column.model.family, column.model.get("text_encoder")))
+        # The column builds: its model options pass the family's checks.
+        check_model_config(to_plain(column.model), data_kind="text")
+    assert found == columns[:4] + extras == columns
     assert cfg.table_spec.claim.column == columns[0]
     if setting == "two_tower":  # the two-tower Keras recipe
         assert (cfg.model.text_merge, cfg.model.text_embed_dim, cfg.model.text_hidden) == ("concat", 50, 100)

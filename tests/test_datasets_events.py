@@ -61,7 +61,7 @@ def test_gesture_reads_each_recording_once(gesture_tree, tmp_path, monkeypatch):
 
     reads = []
     real_read = event_dataset.read_aedat
-    monkeypatch.setattr(event_dataset, "read_aedat", lambda path: reads.append(path) or real_read(path))
+    monkeypatch.setattr(event_dataset, "read_aedat", lambda path, **kw: reads.append(path) or real_read(path, **kw))
     root, _ = gesture_tree
     data = DVSGesture(root, "train", time_steps=4, cache_dir=tmp_path / "cache")
     for i in range(len(data)):
@@ -370,7 +370,7 @@ def test_tonic_cifar10_tree(tmp_path, monkeypatch):
             (folder / name / f"cifar10_{name}_{i}.aedat4").write_bytes(b"")
     (folder / "CIFAR10DVS.zip").write_bytes(b"")
     events = random_events(np.random.default_rng(7), 50)
-    monkeypatch.setattr(tonic_source, "read_aedat4", lambda path: events)  # AEDAT4 is not synthesised
+    monkeypatch.setattr(tonic_source, "read_aedat4", lambda path, on_time_jump: events)  # AEDAT4 is not synthesised
     data = CIFAR10DVS(tmp_path, "test", time_steps=2, resolution=128, source="tonic")
     assert len(data) == 1000 and data.targets[:100] == [0] * 100
     np.testing.assert_array_equal(data[0][0].numpy(), events_to_frames(events, (128, 128, 2), 2, binary=True))
@@ -426,12 +426,13 @@ def test_download_verifies_md5_and_extracts_either_zip_layout(tmp_path):
     assert not list((tmp_path / "downloads").glob("bad.zip*"))
 
 
-def test_dvs_gesture_download_prints_instructions_or_finds_copy(tmp_path, capsys):
+def test_dvs_gesture_download_prints_instructions_until_the_copy_is_complete(tmp_path, capsys):
     from liafnet.data.download import main
 
-    assert main(["dvs_gesture", "--root", str(tmp_path / "DvsGesture")]) == 0
-    out = capsys.readouterr().out
-    assert "IBM Box" in out and "8a5c71fb11e24e5ca5b11866ca6c00a1" in out and str(tmp_path / "DvsGesture") in out
-    write_gesture_tree(tmp_path / "DvsGesture", np.random.default_rng(9))
-    main(["dvs_gesture", "--root", str(tmp_path / "DvsGesture")])
-    assert "DVS Gesture found" in capsys.readouterr().out
+    assert main(["dvs_gesture", "--root", str(tmp_path / "DvsGesture")]) == 1
+    err = capsys.readouterr().err
+    assert "IBM Box" in err and "8a5c71fb11e24e5ca5b11866ca6c00a1" in err and str(tmp_path / "DvsGesture") in err
+    write_gesture_tree(tmp_path / "DvsGesture", np.random.default_rng(9))  # 2 + 1 trials, not the release
+    assert main(["dvs_gesture", "--root", str(tmp_path / "DvsGesture")]) == 1
+    err = capsys.readouterr().err
+    assert "trials_to_train.txt: lists 2 recordings, the release lists 98" in err and "IBM Box" in err

@@ -154,7 +154,17 @@ def test_option_errors_name_the_key():
 
 
 def test_text_keys_are_ignored_by_vision_models():
-    build_model("liaf", SPECS["synthetic"], text_hidden=50, text_merge="concat")
+    """text_* keys change nothing in a vision model: same structure, same weights, same outputs."""
+    torch.manual_seed(0)
+    with_text = build_model("liaf", SPECS["synthetic"], text_hidden=7, text_merge="concat")
+    torch.manual_seed(0)
+    plain = build_model("liaf", SPECS["synthetic"])
+    assert repr(with_text) == repr(plain)
+    with_state, plain_state = with_text.state_dict(), plain.state_dict()
+    assert with_state.keys() == plain_state.keys()
+    assert all(torch.equal(with_state[key], plain_state[key]) for key in plain_state)
+    x = (torch.rand(16, 2, 2, 16, 16, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    torch.testing.assert_close(with_text(x), plain(x), rtol=0, atol=0)
 
 
 def test_text_specs_go_to_the_text_builder(monkeypatch):

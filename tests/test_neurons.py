@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 
 from liafnet.neurons import (
-    SELU,
     Gaussian,
-    LeakyReLU,
     NeuronParams,
     Rectangle,
     ReLU,
@@ -23,9 +19,7 @@ from liafnet.neurons import (
     neuron_loop,
 )
 
-ACTS = {"selu": SELU(), "relu": ReLU(), "leaky_relu": LeakyReLU(0.2)}
-SURROGATES = {"rect": Rectangle(), "rect_narrow": Rectangle(centre=0.3, half_width=0.2, height=2.0),
-              "gauss": Gaussian()}
+from tests.helpers import ACTS, ANALOG_GRID, SPIKE_GRID, analog_params, spike_params
 
 
 def _inputs(seed: int, per_channel: bool, learnable: bool):
@@ -54,28 +48,15 @@ def _compare(p: NeuronParams, per_channel: bool, learnable: bool, seed: int = 0)
     assert 0 < spikes.sum() < spikes.numel()
 
 
-# Analog (LIAF) options: output mode x activation x clamp x fire test x reset x reset gradient x beta.
-ANALOG_GRID = list(itertools.product(("ntr", "tr"), ACTS, (False, True), (False, True), ("hard", "soft"),
-                                     (True, False), (0.0, 0.05)))
-
-
 @pytest.mark.parametrize("output,act,clamp,fire_ge,reset,detach,beta", ANALOG_GRID)
 def test_fused_equals_reference_liaf(output, act, clamp, fire_ge, reset, detach, beta):
-    p = NeuronParams(output=output, act=ACTS[act], clamp=clamp, fire_ge=fire_ge, reset=reset,
-                     detach_reset=detach, beta=beta, v_reset=0.0 if reset == "soft" else -0.1,
-                     surrogate=Gaussian() if detach else Rectangle())
+    p = analog_params(output, act, clamp, fire_ge, reset, detach, beta)
     _compare(p, per_channel=False, learnable=True)
-
-
-# Spiking (LIF) options and the decay variants: surrogate x reset x reset gradient x v_reset x decay form.
-SPIKE_GRID = list(itertools.product(SURROGATES, ("hard", "soft"), (True, False), (0.0, 0.1),
-                                    ("layer", "channel", "fixed")))
 
 
 @pytest.mark.parametrize("surrogate,reset,detach,v_reset,decay", SPIKE_GRID)
 def test_fused_equals_reference_lif(surrogate, reset, detach, v_reset, decay):
-    p = NeuronParams(output="spike", surrogate=SURROGATES[surrogate], reset=reset, detach_reset=detach,
-                     v_reset=v_reset, threshold=0.4)
+    p = spike_params(surrogate, reset, detach, v_reset)
     _compare(p, per_channel=decay == "channel", learnable=decay != "fixed", seed=3)
 
 

@@ -16,13 +16,8 @@ from liafnet.data.spec import DataSpec
 from liafnet.layers import ConvLIF, DenseLIF
 from liafnet.models import build_model
 from liafnet.neurons import neuron_config
-from liafnet.profile import (
-    ENERGY_PJ,
-    efficiency_table,
-    main,
-    profile_config,
-    profile_model,
-)
+from liafnet.cli.profile import efficiency_table, main, profile_config
+from liafnet.profile import ENERGY_PJ, profile_model
 
 ROOT = Path(__file__).resolve().parents[1]
 GESTURE = DataSpec("events", 11, "dvs_gesture", 60, 2, 32, 32)
@@ -150,10 +145,60 @@ def test_cli_prints_one_json_object():
 
 
 def test_cli_errors(capsys):
-    with pytest.raises(SystemExit, match="unknown flag"):
+    with pytest.raises(SystemExit):
         main(["--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
     with pytest.raises(ValueError, match="spike_rate"):
         main(["model=liaf", "data=synthetic", "--spike-rate", "2"])
+    with pytest.raises(SystemExit):
+        main(["model=liaf", "--energy", "mac"])
+    assert "expected OP=PJ" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"unknown operation 'flop'.*'mac'"):
+        main(["model=liaf", "--energy", "flop=1"])
+
+
+def test_energy_per_operation_is_configurable_on_the_command_line(capsys):
+    """``--energy ac=0.03``: the AC energy changes by exactly that factor, the rest stays, and the
+    output names what was set beside the documented defaults."""
+    args = ["model=lif", "data=dvs_gesture"]
+    assert main(args) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert default["energy"]["pj_per_op"] == {"mac": 4.6, "ac": 0.9, "neuron_mult": 3.7, "neuron_add": 0.9}
+    assert "Horowitz" in default["energy"]["source"] and "ISSCC 2014" in default["energy"]["source"]
+    assert main([*args, "--energy", "ac=0.03"]) == 0
+    cheap = json.loads(capsys.readouterr().out)
+    parts, cheap_parts = default["energy"]["parts_uj"], cheap["energy"]["parts_uj"]
+    assert cheap_parts["synaptic_ac"] == pytest.approx(parts["synaptic_ac"] * 0.03 / 0.9)
+    assert cheap_parts["neuron"] == parts["neuron"] and cheap_parts["synaptic_mac"] == parts["synaptic_mac"]
+    assert cheap["energy"]["source"].startswith("user-set {'ac': 0.03}")
+
+
+def test_given_firing_rates_scale_the_accumulates(tmp_path, capsys):
+    """Measured rates per neuron layer replace the assumed rate for the layers they drive: a layer fed
+    by a neuron firing at 0.3 does 3x the ACs of the 0.1 assumption; other layers keep 0.1."""
+    args = ["model=lif", "data=dvs_gesture"]
+    main(args)
+    assumed = {layer["name"]: layer for layer in json.loads(capsys.readouterr().out)["layers"]}
+    rates = tmp_path / "rates.json"
+    rates.write_text(json.dumps({"convs.0.neuron": 0.3, "input": 0.05}))
+    main([*args, "--rates", str(rates)])
+    given = json.loads(capsys.readouterr().out)
+    layers = {layer["name"]: layer for layer in given["layers"]}
+    assert layers["convs.1.conv"]["acs"] == pytest.approx(3 * assumed["convs.1.conv"]["acs"])
+    assert layers["convs.0.conv"]["acs"] == pytest.approx(0.5 * assumed["convs.0.conv"]["acs"])
+    assert layers["convs.2.conv"]["acs"] == pytest.approx(assumed["convs.2.conv"]["acs"])
+    assert given["rates"]["mode"] == "given rates" and given["rates"]["given"]["convs.0.neuron"] == 0.3
+    # A run record's telemetry keys (val/rate/<layer>, the layer named without ".neuron") work too.
+    rates.write_text(json.dumps({"model": "lif", "data": "dvs_gesture", "seed": 0, "val/rate/convs.0": 0.3}))
+    main([*args, "--rates", str(rates)])
+    from_record = {layer["name"]: layer for layer in json.loads(capsys.readouterr().out)["layers"]}
+    assert from_record["convs.1.conv"]["acs"] == pytest.approx(layers["convs.1.conv"]["acs"])
+    rates.write_text(json.dumps({"convs.9.neuron": 0.3}))
+    with pytest.raises(ValueError, match=r"'convs.9.neuron' is not a neuron layer.*convs.0.neuron"):
+        main([*args, "--rates", str(rates)])
+    rates.write_text(json.dumps({"input": 1.5}))
+    with pytest.raises(ValueError, match=r"rates\['input'\] = 1.5"):
+        main([*args, "--rates", str(rates)])
 
 
 @pytest.mark.slow

@@ -10,40 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from liafnet import tables
-from liafnet.tables import (
+from liafnet import report
+from liafnet.cli import tables as tables_cli
+from liafnet.cli.tables import sweep_grid
+from liafnet.report import (
     PAPER_UNKNOWN, TableSpec, TableSpecError, aggregate, build_table, collect_runs, latex_escape,
-    sweep_grid,
 )
-
-REPO = Path(__file__).resolve().parents[1]
-MODELS = ["liaf", "lif", "lstm", "gru", "convlstm", "conv3d"]
-NAMES = {"liaf": "LIAF-Net", "lif": "LIF-SNN", "lstm": "LSTM", "gru": "GRU", "convlstm": "ConvLSTM",
-         "conv3d": "Conv3D"}
-
-
-def write_run(root: Path, subdir: str, **fields) -> Path:
-    """One job dir with a metrics.json; the dir name is deliberately not what the table reads."""
-    metrics = {"model": "liaf", "data": "dvs_gesture", "seed": 0, "status": "ok", "test/acc": 0.9,
-               "val/acc": 0.9, "params": 2_322_891, "macs": 6_991_549_440, "acs": 0, "train_time_s": 60.0,
-               "samples_per_s": 100.0, "error": None}
-    metrics.update(fields)
-    run_dir = root / subdir
-    run_dir.mkdir(parents=True)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
-    return run_dir
-
-
-def gesture_spec(**extra) -> dict:
-    spec = {
-        "name": "gesture", "title": "Gesture test accuracy (%)",
-        "rows": {"key": "model", "label": "model", "order": MODELS, "names": NAMES},
-        "grid": {"model": MODELS, "seed": [0, 1, 2]},
-        "paper": {"values": {"liaf": {"value": 97.6, "source": "third-party table"},
-                             "lif": {"value": None, "source": "unknown"}}},
-    }
-    spec.update(extra)
-    return spec
+from tests.helpers import MODELS, NAMES, REPO, cli, gesture_spec, write_run
 
 
 def md_rows(text: str) -> dict[str, list[str]]:
@@ -88,7 +61,7 @@ def test_mean_std_n_paper_and_diff(sweep, tmp_path):
 def test_smoke_tables_say_so_and_drop_the_difference_to_the_paper(sweep, tmp_path):
     table, paths = build_table(gesture_spec(smoke=True), sweep, tmp_path / "out", plots=False)
     text = paths["md"].read_text()
-    assert text.startswith("# SMOKE RUN, not comparable with the paper: Gesture test accuracy (%)")
+    assert text.startswith("# SMOKE RUN on dvs_gesture data, not comparable with the paper: Gesture test accuracy (%)")
     rows = md_rows(text)
     assert rows["LIAF-Net"]["paper"] == "97.6" and "ours − paper" not in rows["LIAF-Net"]
     assert "Smoke run: tiny data" in text
@@ -128,8 +101,8 @@ def test_unfinished_and_unreadable_runs(tmp_path):
     (root / "no_metrics" / ".hydra").mkdir(parents=True)  # started, killed before metrics.json
     table, paths = build_table(gesture_spec(grid={"model": ["liaf", "lif"]}), root, tmp_path / "out",
                                plots=False)
-    assert table.cell("liaf").state == tables.UNFINISHED
-    assert table.cell("lif").state == tables.MISSING  # the unreadable file has no model to place it
+    assert table.cell("liaf").state == report.UNFINISHED
+    assert table.cell("lif").state == report.MISSING  # the unreadable file has no model to place it
     text = paths["md"].read_text()
     assert "killed: unfinished: status running" in text
     assert "unreadable, not placed in the table: half" in text
@@ -159,21 +132,21 @@ def test_folder_names_are_never_parsed(tmp_path):
 
 
 def test_keys_fall_back_to_hydra_files(tmp_path):
-    """metrics.json without ``model``/``data.task``: the job's .hydra files supply them."""
+    """Keys the run record lacks (``data.task``, group choices): the job's .hydra files supply them."""
     root = tmp_path / "sweep"
     run_dir = write_run(root, "job", seed=0, **{"test/acc": 0.75})
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    del metrics["model"]
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
     (run_dir / ".hydra").mkdir()
     (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
         {"data": {"task": 3, "name": "babi"}, "model": {"family": "gru", "hidden": 50},
          "paths": {"run_dir": "${hydra:runtime.output_dir}"}}))
     (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(
-        {"hydra": {"runtime": {"choices": {"model": "gru", "data": "babi"}}}}))
+        {"hydra": {"runtime": {"choices": {"model": "gru", "data": "babi", "trainer": "debug"}}}}))
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+        {"data": {"task": 3, "name": "babi"}, "model": {"family": "gru", "hidden": 50},
+         "trainer": {"max_epochs": 1}, "paths": {"run_dir": "${hydra:runtime.output_dir}"}}))
     run = collect_runs(root)[0]
     assert run.lookup("data.task") == 3
-    assert run.lookup("model") == "gru"  # the group choice, not the model's config node
+    assert run.lookup("trainer") == "debug"  # the group choice, not the trainer's config node
     assert run.lookup("paths.run_dir") is None  # unresolvable outside the run: absent
     assert run.lookup("model.hidden") == 50
 
@@ -242,16 +215,16 @@ def test_claim_check_compares_the_column_means(tmp_path):
             write_run(root, f"{model}{task}", model=model, data="babi", config={"data": {"task": task}},
                       **{"test/acc": acc})
     table, paths = build_table(spec, root, tmp_path / "out", plots=False)
-    line = tables.claim_check(table)
+    line = report.claim_check(table)
     assert line == ("Claim check (comparable): liaf 55.0 vs gru 59.0, the better of lstm and gru: "
                     "-4.0 points (allowed: -3), **NOT met**.")
     assert line in paths["md"].read_text()
     write_run(root, "liaf1b", model="liaf", data="babi", seed=1, config={"data": {"task": 1}},
               **{"test/acc": 0.70})  # task 1 mean (50 + 70) / 2 = 60: LIAF mean 60 vs GRU 59
-    assert tables.claim_check(build_table(spec, root, tmp_path / "out", plots=False)[0]).endswith(
+    assert report.claim_check(build_table(spec, root, tmp_path / "out", plots=False)[0]).endswith(
         "+1.0 points (allowed: -3), **met**.")
     (root / "gru2" / "metrics.json").unlink()
-    assert "not checked, gru lack results" in tables.claim_check(
+    assert "not checked, gru lack results" in report.claim_check(
         build_table(spec, root, tmp_path / "out", plots=False)[0])
     with pytest.raises(TableSpecError, match=r"\['rnn'\] are not columns"):
         TableSpec.from_dict({**spec, "claim": {**spec["claim"], "against": ["rnn"]}})
@@ -366,6 +339,10 @@ def test_shipped_tables_and_paper_files(name):
     spec = TableSpec.from_dict(config["table_spec"], paper_dir=REPO / "src" / "liafnet" / "conf" / "paper", grid=grid)
     assert spec.name == name and list(spec.rows.order) == MODELS
     assert spec.paper_entry("liaf", None)[0] == PAPER_EXPECTED[name].get("liaf")
+    # Both evaluation protocols, labelled; the title leaves T to the runs (issue 15).
+    assert [(p.metric, p.name) for p in spec.protocols] == [
+        ("test/acc", "ours (val-chosen)"), ("test/acc_authors", "authors' protocol")]
+    assert "{data.spec.time_steps}" in spec.title
 
 
 def test_efficiency_paper_file_is_all_unknown():
@@ -380,30 +357,23 @@ def test_efficiency_paper_file_is_all_unknown():
 
 
 def test_command_line_composes_the_table_config(tmp_path, capsys):
-    """``python -m liafnet.tables table=t seed=0`` on a minimal config tree: the sweep dir and
-    the grid come from the config and the same overrides as the sweep."""
-    conf = tmp_path / "conf"
-    (conf / "table").mkdir(parents=True)
-    (conf / "paper").mkdir()
-    (conf / "train.yaml").write_text(
-        "defaults:\n  - _self_\n  - table: null\nseed: 0\n"
-        f"paths:\n  output_dir: {tmp_path / 'outputs'}\n")
-    (conf / "table" / "t.yaml").write_text(
-        "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n"
-        "      model: liaf,lif\n      seed: 0,1,2\n  sweep:\n    dir: ${paths.output_dir}/sweeps/t\n"
-        "table_spec:\n  name: t\n  rows: {key: model, order: [liaf, lif]}\n  paper: t\n")
-    (conf / "paper" / "t.yaml").write_text("values:\n  liaf: {value: 97.6, source: s}\n")
-    write_run(tmp_path / "outputs" / "sweeps" / "t", "cell", model="liaf", seed=0, **{"test/acc": 0.95})
-    assert tables.main(["table=t", "seed=0", "--config-dir", str(conf), "--no-plots"]) == 0
-    rows = md_rows((tmp_path / "outputs" / "tables" / "t.md").read_text())
-    assert rows["liaf"]["ours"] == "95.0" and rows["liaf"]["runs"] == "1 ok"  # seed=0: one seed expected
-    assert rows["lif"]["runs"] == "1 missing"
+    """``python -m liafnet.tables table=gesture model=liaf,lif seed=0``: the sweep dir and the grid
+    come from the table config and the same overrides as the sweep."""
+    sweep = tmp_path / "sweeps" / "gesture"
+    write_run(sweep, "cell", model="liaf", seed=0, **{"test/acc": 0.95})
+    args = ["table=gesture", "model=liaf,lif", "seed=0", f"paths.output_dir={tmp_path}", "--no-plots"]
+    assert tables_cli.main(args) == 0
+    rows = md_rows((tmp_path / "tables" / "gesture.md").read_text())
+    assert list(rows) == ["LIAF-Net", "LIF-SNN"]  # the command line's grid, not the config's six models
+    assert rows["LIAF-Net"]["ours (val-chosen)"] == "95.0" and rows["LIAF-Net"]["runs"] == "1 ok"
+    assert rows["LIF-SNN"]["runs"] == "1 missing"  # seed=0: one seed expected
+    assert rows["LIAF-Net"]["paper"] == "97.6"  # from the shipped paper file
     assert "1 with results, 0 failed, 1 missing" in capsys.readouterr().out
 
 
 def test_command_line_requires_a_table():
     with pytest.raises(SystemExit):
-        tables.main(["seed=0"])
+        tables_cli.main(["seed=0"])
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -413,31 +383,24 @@ SMOKE = ["seed=0", "logger=csv", "trainer=debug", "trainer.limit_train_batches=2
          "data.spec.time_steps=4"]
 
 
-def _cli(module_or_script: list[str], args: list[str], timeout: int = 600, **kwargs):
-    import subprocess
-    import sys
-
-    from tests.helpers import subprocess_env
-
-    return subprocess.run([sys.executable, *module_or_script, *args], cwd=REPO, env=subprocess_env(),
-                          capture_output=True, text=True, timeout=timeout, **kwargs)
-
-
 @pytest.mark.slow
 def test_table_sweep_end_to_end(tmp_path, data_dir):
     """A two-model grid of the gesture table on synthetic data: sweep, then aggregate with the same
     overrides; one cell per model, each with a number, plots beside the table."""
     args = ["table=gesture", "model=liaf,conv3d", f"paths.output_dir={tmp_path}", f"paths.data_dir={data_dir}",
             *SMOKE]
-    train = _cli(["train.py"], args)
+    train = cli(["train.py"], args)
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
-    aggregate = _cli(["-m", "liafnet.tables"], args)
+    aggregate = cli(["-m", "liafnet.tables"], args)
     assert aggregate.returncode == 0, aggregate.stderr[-3000:]
     rows = md_rows((tmp_path / "tables" / "gesture.md").read_text())
     assert list(rows) == ["LIAF-Net", "Conv3D"]  # the grid of the command line, in the spec's order
     for name in rows:
-        assert rows[name]["runs"] == "1 ok" and float(rows[name]["ours"]) >= 0
+        assert rows[name]["runs"] == "1 ok" and float(rows[name]["ours (val-chosen)"]) >= 0
+        assert "authors' protocol" in rows[name]  # the second protocol has its labelled column
     assert rows["LIAF-Net"]["paper"] == "97.6" and rows["Conv3D"]["paper"] == PAPER_UNKNOWN
+    # The title states the T that ran (data.spec.time_steps=4), not the paper's 60.
+    assert (tmp_path / "tables" / "gesture.md").read_text().startswith("# DVS128 Gesture (T = 4): ")
     for png in ("gesture_acc_vs_params.png", "gesture_curves.png", "gesture_frames.png"):
         assert (tmp_path / "tables" / png).stat().st_size > 1000
 
@@ -465,17 +428,76 @@ def test_killed_cell_shows_in_the_table(tmp_path, data_dir):
     finally:
         job.send_signal(signal.SIGKILL)
         job.wait()
-    aggregate = _cli(["-m", "liafnet.tables"], [*args, "--no-plots"])
+    aggregate = cli(["-m", "liafnet.tables"], [*args, "--no-plots"])
     assert aggregate.returncode == 0, aggregate.stderr[-3000:]
     rows = md_rows((tmp_path / "tables" / "gesture.md").read_text())
-    assert rows["LIAF-Net"]["ours"] == "unfinished" and rows["LIAF-Net"]["runs"] == "1 unfinished"
+    assert rows["LIAF-Net"]["ours (val-chosen)"] == "unfinished" and rows["LIAF-Net"]["runs"] == "1 unfinished"
 
 
-def test_check_data_for_make_tables(tmp_path, capsys):
-    """``make tables`` runs only the tables whose data root exists and is not empty."""
-    args = ["table=gesture", f"paths.data_dir={tmp_path}", "--check-data"]
-    assert tables.main(args) == 1
-    assert f"not found at {tmp_path}/DvsGesture" in capsys.readouterr().out
-    (tmp_path / "DvsGesture").mkdir()
-    (tmp_path / "DvsGesture" / "trials_to_test.txt").write_text("user24_led.aedat\n")
-    assert tables.main(args) == 0
+# ----------------------------------------------------------------------------- protocols, recipe, title
+
+PROTOCOLS = [
+    {"metric": "test/acc", "name": "ours (val-chosen)", "note": "checkpoint chosen on validation"},
+    {"metric": "test/acc_authors", "name": "authors' protocol", "note": "best test accuracy during training"},
+]
+
+
+def test_both_protocols_labelled_and_missing_ones_not_invented(tmp_path):
+    """The primary and the authors' protocol each get a labelled column; a run that did not record
+    the authors' metric shows "not available" (or is left out of n), and the paper difference uses
+    the protocol the paper followed."""
+    root = tmp_path / "sweep"
+    write_run(root, "a", model="liaf", seed=0, **{"test/acc": 0.90, "test/acc_authors": 0.95})
+    write_run(root, "b", model="liaf", seed=1, **{"test/acc": 0.92, "test/acc_authors": 0.97})
+    write_run(root, "c", model="liaf", seed=2, **{"test/acc": 0.94})  # older run: no authors' metric
+    write_run(root, "d", model="lif", seed=0, **{"test/acc": 0.80})
+    spec = gesture_spec(protocols=PROTOCOLS, paper_protocol="test/acc_authors",
+                        recipe="Recipe: authors' Gesture recipe (Adam lr 1e-2,\n  batch 32); source: example_gesture_scnn.py",
+                        fields=[{"key": "test/acc_authors", "name": "authors' (%)", "format": "percent"}])
+    table, paths = build_table(spec, root, tmp_path / "out", plots=False)
+    text = paths["md"].read_text()
+    rows = md_rows(text)
+    assert rows["LIAF-Net"]["ours (val-chosen)"] == "92.0 ± 2.0"
+    assert rows["LIAF-Net"]["authors' protocol"] == "96.0 ± 1.4 (n=2 of 3)"
+    assert rows["LIF-SNN"]["authors' protocol"] == PAPER_UNKNOWN
+    assert rows["Conv3D"]["authors' protocol"] == PAPER_UNKNOWN
+    assert rows["LIAF-Net"]["authors' protocol − paper"] == "-1.6"  # 96.0 - 97.6, like with like
+    assert text.splitlines()[2] == ("Recipe: authors' Gesture recipe (Adam lr 1e-2, batch 32); "
+                                    "source: example_gesture_scnn.py")  # as written, on one line
+    assert rows["LIF-SNN"]["authors' (%)"] == "" and rows["LIAF-Net"]["authors' (%)"] == "96.0"  # percent field
+    assert "authors' protocol: test/acc_authors × 100 (best test accuracy during training)" in text
+    assert "ours (val-chosen): test/acc × 100 (checkpoint chosen on validation)" in text
+    tex = paths["tex"].read_text()
+    assert "% Recipe: authors' Gesture recipe" in tex and "authors' protocol" in tex
+    liaf = next(csv.DictReader(io.StringIO(paths["csv"].read_text())))
+    assert float(liaf["test/acc_authors_mean"]) == pytest.approx(96.0) and liaf["test/acc_authors_n"] == "2"
+    assert float(liaf["diff"]) == pytest.approx(-1.6)
+
+
+def test_title_states_what_the_runs_ran(tmp_path):
+    """``{data.spec.time_steps}`` in a title is filled from the runs' recorded configs: a smoke run
+    at T = 4 says T = 4, never the paper's T; no runs yet says "not available"."""
+    root = tmp_path / "sweep"
+    spec = gesture_spec(smoke=True, title="DVS128 Gesture (T = {data.spec.time_steps}): test accuracy (%)")
+    build_table(spec, root, tmp_path / "out", plots=False)
+    assert (tmp_path / "out" / "gesture.md").read_text().startswith(
+        f"# SMOKE RUN on {PAPER_UNKNOWN} data, not comparable with the paper: DVS128 Gesture (T = {PAPER_UNKNOWN})")
+    write_run(root, "a", model="liaf", data="synthetic", config={"data": {"spec": {"time_steps": 4}}})
+    write_run(root, "b", model="lif", data="synthetic", config={"data": {"spec": {"time_steps": 4}}})
+    table, paths = build_table(spec, root, tmp_path / "out", plots=False)
+    assert table.title == ("SMOKE RUN on synthetic data, not comparable with the paper: DVS128 Gesture (T = 4): "
+                           "test accuracy (%)")
+    assert paths["md"].read_text().startswith(f"# {table.title}\n")
+    assert paths["tex"].read_text().startswith(f"% {table.title}\n")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"protocols": []}, "protocols: expected a non-empty list"),
+    ({"protocols": [{"metric": "test/acc"}]}, r"protocols\[0\]: missing required key 'name'"),
+    ({"protocols": PROTOCOLS, "metric": "val/acc"}, "metric: 'val/acc' differs from the first"),
+    ({"protocols": PROTOCOLS, "paper_protocol": "test/acc_best"}, "paper_protocol: 'test/acc_best' is not"),
+    ({"recipe": ["Adam"]}, "recipe: expected one line of text"),
+])
+def test_bad_protocols_and_recipe_name_the_key(extra, message):
+    with pytest.raises(TableSpecError, match=message):
+        TableSpec.from_dict(gesture_spec(**extra))

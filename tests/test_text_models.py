@@ -41,12 +41,15 @@ def test_output_is_one_step_of_vocab_logits(family, merge):
 
 
 @pytest.mark.parametrize("family, encoder, layer", [
-    ("lstm", "rnn", TorchRNN), ("gru", "rnn", TorchRNN), ("liaf", "rnn", RecurrentLIAF),
+    ("lstm", None, TorchRNN), ("gru", None, TorchRNN), ("liaf", "rnn", RecurrentLIAF),
     ("lif", "rnn", RecurrentLIAF), ("liaf", "dense", DenseLIAF), ("lif", "dense", DenseLIF),
     ("liaf", "liaf_lstm", LIAFLSTM), ("liaf", "liaf_lstm_rec", LIAFLSTM),
 ])
 def test_encoders_of_each_family(family, encoder, layer):
-    model = build_text_model(family, SPEC, text_encoder=encoder)
+    # Only the LIAF-RNN takes the loop-gain cap (the liaf/lif default); the other encoders say none.
+    options = {} if encoder is None else {"text_encoder": encoder,
+                                          "text_recurrent_norm": "gain" if encoder == "rnn" else "none"}
+    model = build_text_model(family, SPEC, **options)
     assert isinstance(model.story_encoder, layer) and isinstance(model.question_encoder, layer)
     if family == "lif":
         assert model.story_encoder.neuron.spiking
@@ -56,8 +59,8 @@ def test_encoders_of_each_family(family, encoder, layer):
 
 @pytest.mark.parametrize("merge", ["sum_repeat", "concat"])
 def test_liaf_lstm_encoders_are_the_authors_cell_and_the_labelled_extension(merge):
-    authors = build_text_model("liaf", SPEC, text_encoder="liaf_lstm", text_merge=merge)
-    extension = build_text_model("liaf", SPEC, text_encoder="liaf_lstm_rec", text_merge=merge,
+    authors = build_text_model("liaf", SPEC, text_recurrent_norm="none", text_encoder="liaf_lstm", text_merge=merge)
+    extension = build_text_model("liaf", SPEC, text_recurrent_norm="none", text_encoder="liaf_lstm_rec", text_merge=merge,
                                  text_lstm_gate="sigmoid", text_lstm_init="keras")
     for encoder in (authors.story_encoder, authors.question_encoder):
         assert not encoder.recurrent_gates and encoder.gate == "relu"  # the authors' code default
@@ -72,22 +75,24 @@ def test_liaf_lstm_encoders_are_the_authors_cell_and_the_labelled_extension(merg
 
 def test_liaf_lstm_options_apply_to_the_liaf_lstm_encoders_only():
     with pytest.raises(ValueError, match="use it with model=liaf, not lif"):
-        build_text_model("lif", SPEC, text_encoder="liaf_lstm")
+        build_text_model("lif", SPEC, text_recurrent_norm="none", text_encoder="liaf_lstm")
     with pytest.raises(ValueError, match=r"model\.text_lstm_gate applies to the LIAF-LSTM encoders"):
-        build_text_model("liaf", SPEC, text_encoder="rnn", text_lstm_gate="sigmoid")
+        build_text_model("liaf", SPEC, text_encoder="rnn", text_lstm_gate="sigmoid")  # the default gain cap
     with pytest.raises(ValueError, match=r"model\.text_lstm_init applies to the LIAF-LSTM encoders"):
+        build_text_model("liaf", SPEC, text_recurrent_norm="none", text_encoder="dense", text_lstm_init="keras")
+    with pytest.raises(ValueError, match=r"model\.text_lstm_init: is not an option of GRUModel"):
         build_text_model("gru", SPEC, text_lstm_init="keras")
     with pytest.raises(ValueError, match=r"model\.text_neuron does not apply to model\.text_encoder=liaf_lstm"):
-        build_text_model("liaf", SPEC, text_encoder="liaf_lstm", text_neuron={"threshold": 9.0})
+        build_text_model("liaf", SPEC, text_recurrent_norm="none", text_encoder="liaf_lstm", text_neuron={"threshold": 9.0})
     with pytest.raises(ValueError, match=r"model\.text_lstm_gate"):
-        build_text_model("liaf", SPEC, text_encoder="liaf_lstm", text_lstm_gate="tanh")
+        build_text_model("liaf", SPEC, text_recurrent_norm="none", text_encoder="liaf_lstm", text_lstm_gate="tanh")
     # The shared LIAF-Net neuron keys do not reach the cell's gate neurons (its own constants).
-    model = build_text_model("liaf", SPEC, text_encoder="liaf_lstm", threshold=0.3)
+    model = build_text_model("liaf", SPEC, text_recurrent_norm="none", text_encoder="liaf_lstm", threshold=0.3)
     assert model.story_encoder.neuron.params.threshold == 0.5
 
 
 def test_sizes_follow_the_keras_recipe():
-    model = build_text_model("lstm", SPEC)
+    model = build_text_model("lstm", SPEC, text_init="keras")
     assert model.story_embedding.embedding_dim == model.question_embedding.embedding_dim == 50
     assert model.question_encoder.rnn.hidden_size == 50 and model.story_encoder.rnn.hidden_size == 50
     assert model.dropout.p == pytest.approx(0.3)
@@ -122,7 +127,7 @@ def test_gain_recurrent_norm_caps_the_liaf_rnn_loop_gain_at_one(family):
     gain = alpha * torch.linalg.matrix_norm(layer.recurrent_weight(alpha), ord=2)
     assert gain.item() == pytest.approx(1.0, abs=1e-5)
     # Over a long input the capped layer stays bounded where the uncapped one overflows.
-    unbounded = build_text_model(family, SPEC, text_hidden=30).story_encoder
+    unbounded = build_text_model(family, SPEC, text_hidden=30, text_recurrent_norm="none").story_encoder
     unbounded.load_state_dict(layer.state_dict())
     x = -torch.ones(3000, 1, layer.input.in_features)
     with torch.no_grad():
@@ -159,13 +164,15 @@ def test_option_scope_per_family():
         build_text_model("lstm", SPEC, threshold=0.3)  # neuron keys are for liaf/lif only
     with pytest.raises(ValueError, match="model.act"):
         build_text_model("lif", SPEC, act="relu")  # LIF outputs spikes: no analog activation
-    with pytest.raises(ValueError, match="model.text_recurrent_norm applies to"):
+    with pytest.raises(ValueError, match=r"model\.text_recurrent_norm: is not an option of GRUModel"):
         build_text_model("gru", SPEC, text_recurrent_norm="gain")
-    with pytest.raises(ValueError, match="model.text_recurrent_norm applies to"):
+    with pytest.raises(ValueError, match=r"model\.text_recurrent_norm applies to"):
         build_text_model("liaf", SPEC, text_encoder="dense", text_recurrent_norm="gain")
-    model = build_text_model("liaf", SPEC, threshold=0.3, act="relu", hidden_size=None, dropout=0.0)
+    model = build_text_model("liaf", SPEC, threshold=0.3, act="relu", dropout=0.0)
     assert model.story_encoder.neuron.params.threshold == 0.3
     assert model.dropout.p == pytest.approx(0.3)  # the vision dropout key does not touch the reader
+    with pytest.raises(ValueError, match=r"model\.dropout"):  # ... and may not be set for text data
+        build_text_model("liaf", SPEC, dropout=0.5)
 
 
 def test_text_neuron_overrides_the_shared_neuron_keys_for_text_only():
@@ -174,7 +181,7 @@ def test_text_neuron_overrides_the_shared_neuron_keys_for_text_only():
     assert neuron.decay_logit.item() == pytest.approx(3.0) and neuron.params.threshold == pytest.approx(0.4)
     with pytest.raises(ValueError, match=r"model\.text_neuron\.act"):
         build_text_model("lif", SPEC, text_neuron={"act": "relu"})
-    with pytest.raises(ValueError, match=r"model\.text_neuron applies to liaf/lif only"):
+    with pytest.raises(ValueError, match=r"model\.text_neuron: is not an option of GRUModel"):
         build_text_model("gru", SPEC, text_neuron={"decay_d0": 1.0})
 
 

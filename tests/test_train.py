@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from liafnet.cli import find_last_checkpoint, train, wandb_mode
+from liafnet.build import find_last_checkpoint, wandb_mode
+from liafnet.cli.train import train
 from tests.helpers import REPO, subprocess_env
 
 TINY = ("trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2",
@@ -26,7 +27,7 @@ def test_train_writes_metrics_logs_and_checkpoints(make_cfg, tmp_path):
     run = Path(cfg.paths.run_dir)
     written = json.loads((run / "metrics.json").read_text())
     assert CONTRACT_KEYS <= set(written)
-    assert written["status"] == "ok" and metrics["status"] == "ok"
+    assert written["status"] == "ok" and metrics.status == "ok"
     assert written["model"] == "liaf" and written["data"] == "synthetic"
     assert 0.0 <= written["test/acc"] <= 1.0 and 0.0 <= written["val/acc"] <= 1.0
     assert written["params"] > 0 and written["macs"] > 0
@@ -36,7 +37,7 @@ def test_train_writes_metrics_logs_and_checkpoints(make_cfg, tmp_path):
     assert "train/loss_epoch" in header and "val/acc" in header and "test/acc" in header
     # Running the same cell again (fixed run dir, as in a paper table) skips the finished run.
     before = (run / "metrics.json").stat().st_mtime_ns
-    assert train(cfg)["test/acc"] == written["test/acc"]
+    assert train(cfg).test_acc == written["test/acc"]
     assert (run / "metrics.json").stat().st_mtime_ns == before
 
 
@@ -62,8 +63,8 @@ def test_seeded_deterministic_runs_are_bit_identical(make_cfg, tmp_path):
     for name in ("a", "b"):
         cfg = make_cfg(*TINY, "seed=3", "trainer.deterministic=true", run_dir=tmp_path / name)
         results.append(train(cfg))
-    keys = ("test/acc", "val/acc", "params", "macs")
-    assert [results[0][k] for k in keys] == [results[1][k] for k in keys]
+    keys = ("test_acc", "val_acc", "params", "macs")
+    assert [getattr(results[0], k) for k in keys] == [getattr(results[1], k) for k in keys]
     first = (tmp_path / "a" / "csv" / "metrics.csv").read_text()
     second = (tmp_path / "b" / "csv" / "metrics.csv").read_text()
     assert first == second  # every logged loss value, bit for bit
@@ -139,7 +140,7 @@ def test_a_failing_sweep_job_does_not_stop_the_others(tmp_path, data_dir):
     for f in out.glob("multirun/*/*/metrics.json"):
         m = json.loads(f.read_text())
         status[m["config"]["optimizer"]["lr"]] = (m["status"], m["error"])
-    assert status[-1][0] == "failed" and "learning rate" in status[-1][1]
+    assert status[-1][0] == "failed" and "optimizer.lr" in status[-1][1]
     assert status[0.001] == ("ok", None)
     assert result.returncode != 0  # the sweep still reports that a job failed
 

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from liafnet import viz
-from liafnet.tables import TableSpec, aggregate, build_table, collect_runs
-
-from tests.test_tables import gesture_spec, write_run
+from liafnet.report import TableSpec, aggregate, build_table, collect_runs, plots
+from tests.helpers import cli, gesture_spec, text_outside_figure, write_run
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -52,29 +51,29 @@ def table(tmp_path):
 
 @pytest.mark.parametrize("cost", ["params", "ops", "macs"])
 def test_accuracy_vs_cost(table, tmp_path, cost):
-    path = viz.plot_accuracy_vs_cost(table, cost, tmp_path / f"{cost}.png")
+    path = plots.plot_accuracy_vs_cost(table, cost, tmp_path / f"{cost}.png")
     assert png_size(path) == (640, 480)
     assert distinct_colours(path) > 50
 
 
 def test_learning_curves_from_csv_logs(table, tmp_path):
     runs = [run for cell in table.cells.values() for run in cell.runs]
-    path = viz.plot_learning_curves(runs, tmp_path / "curves.png", names={"liaf": "LIAF-Net"})
+    path = plots.plot_learning_curves(runs, tmp_path / "curves.png", names={"liaf": "LIAF-Net"})
     assert png_size(path) == (1000, 400)
     assert distinct_colours(path) > 50
 
 
 def test_csv_log_reading(table):
     run = table.cell("liaf").runs[0]
-    assert viz.csv_log_path(run) == run.run_dir / "csv" / "metrics.csv"
-    rows = viz.read_csv_log(viz.csv_log_path(run))
+    assert plots.csv_log_path(run) == run.run_dir / "csv" / "metrics.csv"
+    rows = plots.read_csv_log(plots.csv_log_path(run))
     assert rows[2] == {"epoch": 0.0, "step": 1.0, "train/loss_epoch": 0.5, "val/acc": 0.5, "val/loss": 0.7}
 
 
 def test_csv_log_found_without_metrics_json_naming_it(tmp_path):
     run_dir = write_run(tmp_path, "r")
     write_csv_log(run_dir)
-    assert viz.csv_log_path(collect_runs(tmp_path)[0]) == run_dir / "csv" / "metrics.csv"
+    assert plots.csv_log_path(collect_runs(tmp_path)[0]) == run_dir / "csv" / "metrics.csv"
 
 
 def test_plots_beside_the_table_and_empty_sweeps(tmp_path):
@@ -211,21 +210,91 @@ def test_ops_are_macs_plus_acs(tmp_path):
     write_run(tmp_path, "liaf", model="liaf", macs=1_000, acs=200)
     write_run(tmp_path, "conv3d", model="conv3d", macs=None, acs=None)
     table = aggregate(TableSpec.from_dict(gesture_spec()), collect_runs(tmp_path))
-    assert viz.cell_cost(table.cell("lif"), "ops") == 5_000
-    assert viz.cell_cost(table.cell("liaf"), "ops") == 1_200
-    assert viz.cell_cost(table.cell("lif"), "macs") == 0
-    assert viz.cell_cost(table.cell("conv3d"), "ops") is None
+    assert plots.cell_cost(table.cell("lif"), "ops") == 5_000
+    assert plots.cell_cost(table.cell("liaf"), "ops") == 1_200
+    assert plots.cell_cost(table.cell("lif"), "macs") == 0
+    assert plots.cell_cost(table.cell("conv3d"), "ops") is None
 
 
 @pytest.mark.slow
 def test_viz_command_line(tmp_path, data_dir):
     """``python -m liafnet.viz`` on the synthetic data: frames of a sample, a strip per class and
-    the membrane traces of a named LIF layer."""
-    from tests.test_tables import _cli
-
-    result = _cli(["-m", "liafnet.viz"], [f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}", "model=lif",
-                                          "--index", "2", "--layer", "dense.0.neuron"])
+    the membrane traces of a named LIF layer; then the same with a trained checkpoint, whose plot
+    is written beside the untrained one instead of over it."""
+    common = [f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}", "model=lif", "data.spec.time_steps=4"]
+    result = cli(["-m", "liafnet.viz"], [*common, "--index", "2", "--layer", "dense.0.neuron"])
     assert result.returncode == 0, result.stderr[-3000:]
     written = sorted(p.name for p in (tmp_path / "viz").iterdir())
-    assert written == ["lif_synthetic_membrane.png", "synthetic_class_frames.png", "synthetic_sample2_frames.png"]
-    assert png_size(tmp_path / "viz" / "lif_synthetic_membrane.png") == (800, 550)
+    assert written == ["lif_synthetic_membrane_untrained.png", "synthetic_class_frames.png",
+                       "synthetic_sample2_frames.png"]
+    assert png_size(tmp_path / "viz" / "lif_synthetic_membrane_untrained.png") == (800, 550)
+    untrained = (tmp_path / "viz" / "lif_synthetic_membrane_untrained.png").read_bytes()
+
+    run_dir = tmp_path / "run"
+    train = cli(["train.py"], [*common, f"paths.run_dir={run_dir}", "trainer=debug", "logger=none",
+                               "trainer.limit_train_batches=2", "trainer.enable_progress_bar=false"])
+    assert train.returncode == 0, train.stderr[-3000:]
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    result = cli(["-m", "liafnet.viz"], [*common, "--index", "2", "--ckpt", str(ckpt)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "viz" / "lif_synthetic_membrane_last.png").is_file()
+    assert (tmp_path / "viz" / "lif_synthetic_membrane_untrained.png").read_bytes() == untrained
+    wrong = cli(["-m", "liafnet.viz"], [f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}",
+                                       "--ckpt", str(ckpt)])  # composed T = 16, trained at T = 4
+    assert wrong.returncode != 0 and "time_steps: trained 4, composed 16" in wrong.stderr
+
+
+# ----------------------------------------------------------------------------- what the plots show (issue 16)
+
+
+def test_accuracy_plot_keeps_a_long_title_and_edge_labels_inside(table):
+    """A smoke table's long title wraps and the rightmost point's name goes on its left: no text
+    is cut off at the figure's fixed size."""
+    long = TableSpec.from_dict(gesture_spec(smoke=True, title="DVS128 Gesture (T = {data.spec.time_steps}): "
+                                            "test accuracy (%) of every model with the authors' recipe"))
+    table.spec = long
+    for cost in ("params", "ops"):
+        fig = plots.accuracy_vs_cost_figure(table, cost)
+        assert text_outside_figure(fig) == []
+        assert "Conv3D" in [t.get_text() for t in fig.axes[0].texts]  # the single-point model is named
+
+
+def test_learning_curves_have_a_title_and_whole_epochs(tmp_path):
+    """A one-epoch smoke run: the figure says what it shows, and epochs and steps tick as whole
+    numbers (no 0.96, 0.98, ...)."""
+    for model in ("liaf", "lif"):
+        run_dir = write_run(tmp_path / "sweep", model, model=model, csv_log="csv/metrics.csv")
+        write_csv_log(run_dir, epochs=1)
+    fig = plots.learning_curves_figure(collect_runs(tmp_path / "sweep"), title="gesture: learning curves")
+    assert fig.get_suptitle() == "gesture: learning curves"
+    assert text_outside_figure(fig) == []
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_membrane_plot_legend_beside_the_data_and_one_spike_row_per_unit():
+    """The legend does not cover the traces, and spikes of different units at the same step are
+    drawn on separate rows of a raster."""
+    import torch
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from liafnet.layers import ConvLIF
+    from liafnet.neurons import neuron_config
+
+    torch.manual_seed(0)
+    model = ConvLIF(2, 4, 3, padding=1, neuron=neuron_config(spiking=True, threshold=0.3))
+    record = viz.record_membrane(model, (torch.rand(20, 1, 2, 8, 8) < 0.4).float())
+    fig = viz.membrane_figure(record, units=4)
+    FigureCanvasAgg(fig).draw()
+    u_ax, raster = fig.axes
+    renderer = fig.canvas.get_renderer()
+    assert not u_ax.get_legend().get_window_extent(renderer).overlaps(u_ax.get_window_extent(renderer))
+    assert text_outside_figure(fig) == []
+    rows = [collection.get_segments() for collection in raster.collections]
+    assert len(rows) == 4 and sum(len(r) for r in rows) > 4  # four units, and they fire
+    for row, segments in enumerate(rows):  # each unit's spikes sit on its own row only
+        assert all(row - 0.5 < y < row + 0.5 for segment in segments for _, y in segment)
+    same_step = [set(int(seg[0][0]) for seg in segments) for segments in rows]
+    assert any(a & b for i, a in enumerate(same_step) for b in same_step[i + 1:])  # overlap in time: told apart

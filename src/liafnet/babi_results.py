@@ -2,9 +2,9 @@
 tables from ``results/`` alone (docs/babi.md, "The tables").
 
 Each setting (``keras1``, ``two_tower``) has a table config, ``conf/table/<table>.yaml``, whose
-sweep runs the four main families (``model=liaf,lif,lstm,gru``) over the 20 tasks and ``--seeds``
-seeds, and whose ``babi_extras`` list holds the extra columns (the override of each), run with
-``--extra-seeds`` seeds. A finished run becomes one small JSON file,
+sweep runs over the 20 tasks; its ``babi_columns`` list holds the model overrides of the four main
+columns (liaf, lif, lstm, gru; run with ``--seeds`` seeds) and ``babi_extras`` those of the extra
+columns (run with ``--extra-seeds`` seeds), one sweep per column. A finished run becomes one small JSON file,
 ``results/babi/<setting>/cells/<column>/task<NN>-seed<S>/metrics.json``, with the fields a table
 needs plus where it came from (git revision, overrides, model config). The tables are built from
 those files only, so a grid can be run in several sittings, on several machines, and aggregated by
@@ -39,7 +39,7 @@ RESULTS_DIR = Path("results") / "babi"
 # The model-config keys a cell keeps: enough to tell its column and rebuild the run.
 _CONFIG_KEYS = ("data.task", "data.variant", "data.batch_size", "data.val_fraction", "optimizer.lr",
                 "trainer.max_epochs", "trainer.gradient_clip_val", "early_stopping.patience")
-_TRAIN_COMMAND = ("-c", "from liafnet.cli import train_main; train_main()")
+_TRAIN_COMMAND = ("-c", "from liafnet.cli.train import main; main()")
 
 
 def column_of(family: str, encoder: str | None) -> str:
@@ -144,25 +144,27 @@ def restore(results: Path, sweep_dir: Path) -> int:
 
 # ------------------------------------------------------------------------------------ commands
 def _compose(table: str, overrides: Sequence[str]):
-    from liafnet.tables import compose_train_config
+    from liafnet import config
 
-    return compose_train_config([f"table={table}", *overrides])
+    # As one job of the sweep composes it; no job runs here, so paths.run_dir gets a placeholder.
+    return config.compose(["paths.run_dir=.", f"table={table}", *overrides], hydra_config=True)
 
 
 def _sweep_dir(table: str, overrides: Sequence[str]) -> Path:
     return Path(_compose(table, overrides).hydra.sweep.dir)
 
 
-def _extras(table: str, overrides: Sequence[str]) -> list[list[str]]:
+def _columns(table: str, overrides: Sequence[str], key: str) -> list[list[str]]:
+    """The model overrides of each column under ``key`` (``babi_columns``, ``babi_extras``)."""
     from omegaconf import OmegaConf
 
-    extras = OmegaConf.select(_compose(table, overrides), "babi_extras") or []
-    return [list(map(str, extra)) for extra in extras]
+    columns = OmegaConf.select(_compose(table, overrides), key) or []
+    return [list(map(str, column)) for column in columns]
 
 
 def build_tables(setting: str, results: Path, seeds: int, overrides: Sequence[str] = ()) -> int:
     """``results/<setting>/cells`` -> ``results/<setting>/<table>.{md,csv,tex}``."""
-    from liafnet.tables import main as tables_main
+    from liafnet.cli.tables import main as tables_main
 
     grid = [o for o in overrides if o.split("=", 1)[0] in ("data.task", "+table_spec.smoke")]
     return tables_main([f"table={SETTINGS[setting]}", f"seed=range(0,{seeds})", *grid,
@@ -170,15 +172,15 @@ def build_tables(setting: str, results: Path, seeds: int, overrides: Sequence[st
 
 
 def run(setting: str, results: Path, seeds: int, extra_seeds: int, overrides: Sequence[str]) -> int:
-    """Restore, sweep the main families and each extra column, collect, build the table."""
+    """Restore, sweep each main and extra column, collect, build the table; non-zero if a run failed."""
     table = SETTINGS[setting]
     sweep_dir = _sweep_dir(table, overrides)
     train_overrides = [o for o in overrides if not o.startswith("+table_spec.")]
     print(f"bAbI {setting}: restored {restore(results, sweep_dir)} finished cells from {results}", flush=True)
     status = 0
-    jobs = [[f"seed=range(0,{seeds})"]]
+    jobs = [[*column, f"seed=range(0,{seeds})"] for column in _columns(table, overrides, "babi_columns")]
     if extra_seeds > 0:
-        jobs += [[*extra, f"seed=range(0,{extra_seeds})"] for extra in _extras(table, overrides)]
+        jobs += [[*extra, f"seed=range(0,{extra_seeds})"] for extra in _columns(table, overrides, "babi_extras")]
     for job in jobs:
         command = [sys.executable, *_TRAIN_COMMAND, f"table={table}", *job, *train_overrides]
         print("bAbI " + setting + ": " + " ".join(command[3:]), flush=True)

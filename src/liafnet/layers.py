@@ -292,16 +292,19 @@ class DenseLIAF(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_time_first(x, 3, type(self).__name__)
-        z = self.linear(x)
         if self.time_norm:
-            if z.shape[0] != self.norm.num_features:
+            if x.shape[0] != self.norm.num_features:
                 raise ValueError(
                     f"{type(self).__name__} was built for T={self.norm.num_features} (model.dense_norm=time "
-                    f"normalises over the time axis) but got T={z.shape[0]}; rebuild with the data's T or "
+                    f"normalises over the time axis) but got T={x.shape[0]}; rebuild with the data's T or "
                     "set model.dense_norm=feature")
-            z = self.norm(z.transpose(0, 1)).transpose(0, 1)
-        elif self.norm_mode == "synaptic":
-            z = self.norm(z.flatten(0, 1)).unflatten(0, z.shape[:2])
+            # The linear runs on [B, T, N] directly: linear -> transpose -> BN trips a stride bug in
+            # torch.compile's backward (torch 2.13, aot_eager), this order does not.
+            z = self.norm(self.linear(x.transpose(0, 1))).transpose(0, 1)
+        else:
+            z = self.linear(x)
+            if self.norm_mode == "synaptic":
+                z = self.norm(z.flatten(0, 1)).unflatten(0, z.shape[:2])
         y = self.neuron(z, self.norm if self.norm_mode == "membrane" else None)
         return self.dropout(y) if self.dropout is not None else y
 
@@ -318,7 +321,7 @@ RECURRENT_NORMS = ("none", "gain")
 
 
 class RecurrentLIAF(nn.Module):
-    """LIAF-RNN (paper.md §4): the recurrent weight acts on the membrane potential.
+    """LIAF-RNN (the authors' 2020 ``LIAFRCell``): the recurrent weight acts on the membrane potential.
 
     ``U^t = W_x X^t + b + W_v V^{t-1}``, then fire/output/reset/leak as every LIAF neuron
     (eqs. (2)-(5) of :mod:`liafnet.neurons`), ``V^{-1} = 0``. Input ``[L, B, N]``, output ``[L, B, H]``.

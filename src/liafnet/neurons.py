@@ -1,8 +1,8 @@
 """LIAF and LIF neuron dynamics: pure functions over explicit state, and a fused multi-step kernel.
 
-One step of a layer with synaptic input ``I`` (docs/neurons.md has the derivation and the option
-table; paper.md §3 the sources). The state is the post-reset, post-leak potential ``V`` with
-``V^{-1} = 0``::
+One step of a layer with synaptic input ``I`` (docs/neurons.md has the derivation, the option table
+and the sources: the authors' code, repository ``lyh983012/SNN-genunit``, and the Lynxi BIDL docs).
+The state is the post-reset, post-leak potential ``V`` with ``V^{-1} = 0``::
 
     (1) U^t = I^t + V^{t-1}                      integrate
     (2) S^t = H(U^t - theta)                      fire (H: ``>`` by default, ``>=`` optional)
@@ -37,6 +37,8 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+from liafnet.schema import Options, option
 
 # --------------------------------------------------------------------------------- surrogates
 
@@ -321,12 +323,6 @@ def _reset_derivative(u: torch.Tensor, keep: torch.Tensor, p: NeuronParams) -> t
     return torch.ones_like(u) if p.detach_reset else 1 - p.surrogate.grad(u, p.threshold) * p.threshold
 
 
-def _tracing() -> bool:
-    """True while torch.compile or torch.export traces the model: reading a tensor as a Python number
-    there would break the graph (compile) or fail (export), so the fused kernel keeps ``alpha`` a tensor."""
-    return torch.compiler.is_compiling() or torch.compiler.is_exporting()
-
-
 def membrane_potential(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> torch.Tensor:
     """The potentials ``U [T, ...]`` of eqs. (1)-(5) for synaptic input ``x [T, ...]``, without autograd
     bookkeeping: the forward recurrence of the fused kernel (also used to measure firing rates).
@@ -339,10 +335,8 @@ def membrane_potential(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) ->
     keep, reset = torch.empty_like(x[0]), torch.empty_like(x[0])
     # Default case on CPU: U^t = I^t + alpha * keep * U^{t-1} in two ops per step instead of three
     # (each op is a parallel region, and their count dominates on busy CPUs); reading alpha as a
-    # number would force a device sync on CUDA and break compiled or exported graphs, so those take
-    # the general path.
-    two_ops = (x.device.type == "cpu" and alpha.dim() == 0 and p.reset == "hard" and p.v_reset == 0
-               and not _tracing())
+    # number would force a device sync on CUDA, so other devices take the general path.
+    two_ops = x.device.type == "cpu" and alpha.dim() == 0 and p.reset == "hard" and p.v_reset == 0
     scalar_alpha = float(alpha) if two_ops else 0.0
     for t in range(1, x.shape[0]):
         if two_ops:
@@ -384,7 +378,7 @@ class _LIAFMultiStep(torch.autograd.Function):
         carry = _reset_derivative(u_prev, keep, p)  # dR/dU; the mask itself in the default case
         # On CPU a scalar alpha rides along as the multiply-add's coefficient (no extra pass, and the
         # mask stays intact for the decay gradient); elsewhere it is folded into the carry.
-        scalar_alpha = float(alpha) if u.device.type == "cpu" and alpha.dim() == 0 and not _tracing() else None
+        scalar_alpha = float(alpha) if u.device.type == "cpu" and alpha.dim() == 0 else None
         if scalar_alpha is None:
             carry = carry.mul_(alpha) if carry is keep else carry * alpha
         for t in range(steps - 2, -1, -1):
@@ -405,11 +399,23 @@ def liaf_multistep(x: torch.Tensor, alpha: torch.Tensor, p: NeuronParams) -> tor
     """Run ``x [T, ...]`` (synaptic input) from the zero state; returns ``Y [T, ...]``.
 
     ``alpha`` is a tensor broadcastable to ``x[0]`` (a scalar, or e.g. ``[C, 1, 1]`` per channel); it
-    gets a gradient when it requires one.
+    gets a gradient when it requires one. Eager calls run the fused kernel; under ``torch.compile``
+    and ``torch.export`` the per-step loop (:func:`liaf_multistep_reference`) is traced instead.
+    CUDA tensors run the Triton kernel (:mod:`liafnet.kernels.triton_liaf`), eagerly and under
+    ``torch.compile``; ``torch.export`` keeps the portable per-step loop.
     """
     if x.dim() < 1 or x.shape[0] < 1:
         raise ValueError(f"liaf_multistep needs a time-first input [T, ...] with T >= 1, got {tuple(x.shape)}")
     alpha = alpha.to(dtype=x.dtype, device=x.device)
+    if x.is_cuda and not torch.compiler.is_exporting():  # one Triton launch each way over all T
+        from liafnet.kernels import triton_liaf  # (docs/neurons.md); imported on first CUDA call
+        if triton_liaf.supports(x, p):
+            return triton_liaf.liaf_multistep_triton(x, alpha, p)
+    if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+        # Under torch.compile / torch.export the per-step loop traces into one functional graph
+        # whose backward (AOTAutograd) is the oracle's; the kernel's in-place buffers and its reading
+        # of alpha as a Python number would break or fail the trace.
+        return liaf_multistep_reference(x, alpha, p)
     return _LIAFMultiStep.apply(x, alpha, p)
 
 
@@ -431,88 +437,79 @@ class NeuronConfig(NamedTuple):
     impl: str  # "fused" | "reference"
 
 
-# Option names (flat model-config keys) understood by :func:`neuron_config`, with their defaults.
-NEURON_DEFAULTS: dict[str, object] = {
-    "output_mode": "ntr",
-    "act": "selu",
-    "leaky_slope": 0.2,
-    "clamp": False,
-    "threshold": 0.5,
-    "fire": "gt",
-    "reset": "hard",
-    "v_reset": 0.0,
-    "reset_grad": "detach",
-    "beta": 0.0,
-    "decay": "learnable",
-    "decay_d0": 0.5,
-    "decay_alpha": 0.3,
-    "decay_per": "layer",
-    "surrogate": "rectangle",
-    "surrogate_centre": None,  # None: the threshold
-    "surrogate_half_width": 0.5,
-    "surrogate_height": 1.0,
-    "surrogate_sigma": 1.0,
-    "surrogate_offset": 0.2,
-    "impl": "fused",
-}
-# Keys that have no meaning for spike-output (LIF) neurons.
-ANALOG_ONLY_KEYS = ("output_mode", "act", "leaky_slope", "clamp")
+@dataclass
+class LIFNeuronOptions(Options):
+    """Flat model-config keys of a spiking (LIF) neuron; one home for each default and check.
+
+    Defaults are the authors' early-2021 code (docs/neurons.md has the option table).
+    """
+
+    threshold: float = option(0.5, doc="firing threshold theta")
+    fire: str = option("gt", choices=("gt", "ge"), doc="gt: U > theta | ge: U >= theta")
+    reset: str = option("hard", choices=RESETS, doc="hard: to v_reset | soft: subtract theta")
+    v_reset: float = option(0.0, doc="hard-reset potential")
+    reset_grad: str = option("detach", choices=("detach", "surrogate"),
+                             doc="detach: the reset mask carries no gradient (authors) | surrogate")
+    beta: float = option(0.0, doc="additive leak")
+    decay: str = option("learnable", choices=("learnable", "fixed"),
+                        doc="learnable: alpha = sigmoid(d), d from decay_d0 | fixed: alpha = decay_alpha")
+    decay_d0: float = option(0.5)
+    decay_alpha: float = option(0.3, ge=0)
+    decay_per: str = option("layer", choices=("layer", "channel"))
+    surrogate: str = option("rectangle", choices=("rectangle", "gaussian"),
+                            doc="surrogate dS/dU, used by LIF outputs and reset_grad=surrogate")
+    surrogate_centre: float | None = option(
+        None, doc="rectangle: |U - centre| < half_width -> height; None: centre = threshold")
+    surrogate_half_width: float = option(0.5, gt=0)
+    surrogate_height: float = option(1.0, gt=0)
+    surrogate_sigma: float = option(1.0, gt=0, doc="gaussian: N(threshold + offset, sigma^2)")
+    surrogate_offset: float = option(0.2)
+    impl: str = option("fused", choices=("fused", "reference"),
+                       doc="fused | reference (per-step autograd loop, for checks)")
 
 
-def _choice(key: str, value, choices: tuple) -> object:
-    if value not in choices:
-        raise ValueError(f"model.{key} must be one of {', '.join(map(str, choices))}; got {value!r}")
-    return value
+@dataclass
+class LIAFNeuronOptions(LIFNeuronOptions):
+    """:class:`LIFNeuronOptions` plus the analog-output keys of a LIAF neuron."""
+
+    output_mode: str = option("ntr", choices=("ntr", "tr"), doc="ntr: Act(U) | tr: Act(U - threshold)")
+    act: str = option("selu", choices=("selu", "relu", "leaky_relu"))
+    leaky_slope: float = option(0.2, doc="leaky_relu only")
+    clamp: bool = option(False, doc="clamp outputs to [0, 1] (authors' HEAD 'ReLU1')")
 
 
-def _number(key: str, value, minimum: float | None = None, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"model.{key} must be a number; got {value!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        raise ValueError(f"model.{key} must be {'>' if strict else '>='} {minimum}; got {value}")
-    return float(value)
+def neuron_options(spiking: bool) -> type[LIFNeuronOptions]:
+    """The option schema of a LIF (``spiking=True``) or LIAF neuron."""
+    return LIFNeuronOptions if spiking else LIAFNeuronOptions
 
 
 def neuron_config(spiking: bool, **options) -> NeuronConfig:
-    """Turn flat config values (keys of :data:`NEURON_DEFAULTS`) into a :class:`NeuronConfig`.
+    """Turn flat config values (keys of :class:`LIAFNeuronOptions`) into a :class:`NeuronConfig`.
 
-    ``spiking=True`` builds a LIF neuron; the analog-output keys are then rejected. Errors name the
-    offending ``model.<key>``.
+    ``spiking=True`` builds a LIF neuron (:class:`LIFNeuronOptions`: the analog-output keys are then
+    unknown). Raises :class:`liafnet.schema.OptionError` (a ``ValueError``) naming ``model.<key>``.
     """
-    for key in options:
-        if key not in NEURON_DEFAULTS or (spiking and key in ANALOG_ONLY_KEYS):
-            raise ValueError(f"model.{key} is not an option of {'LIF' if spiking else 'LIAF'} neurons")
-    o = {**NEURON_DEFAULTS, **options}
-    act_name = _choice("act", o["act"], ("selu", "relu", "leaky_relu"))
-    act = {"selu": SELU(), "relu": ReLU()}.get(act_name) or LeakyReLU(_number("leaky_slope", o["leaky_slope"]))
-    surrogate_name = _choice("surrogate", o["surrogate"], ("rectangle", "gaussian"))
-    if surrogate_name == "rectangle":
-        centre = o["surrogate_centre"]
-        surrogate = Rectangle(None if centre is None else _number("surrogate_centre", centre),
-                              _number("surrogate_half_width", o["surrogate_half_width"], 0, strict=True),
-                              _number("surrogate_height", o["surrogate_height"], 0, strict=True))
+    o = neuron_options(spiking).parse(options, prefix="model.")
+    analog = not spiking
+    act = None
+    if analog:
+        act = {"selu": SELU(), "relu": ReLU()}.get(o.act) or LeakyReLU(o.leaky_slope)
+    if o.surrogate == "rectangle":
+        surrogate: Surrogate = Rectangle(o.surrogate_centre, o.surrogate_half_width, o.surrogate_height)
     else:
-        surrogate = Gaussian(_number("surrogate_sigma", o["surrogate_sigma"], 0, strict=True),
-                             _number("surrogate_offset", o["surrogate_offset"]))
-    for key in ("clamp",):
-        if not isinstance(o[key], bool):
-            raise ValueError(f"model.{key} must be true or false; got {o[key]!r}")
+        surrogate = Gaussian(o.surrogate_sigma, o.surrogate_offset)
     params = NeuronParams(
-        output="spike" if spiking else _choice("output_mode", o["output_mode"], ("ntr", "tr")),
-        act=act,
-        clamp=o["clamp"],
-        threshold=_number("threshold", o["threshold"]),
-        fire_ge=_choice("fire", o["fire"], ("gt", "ge")) == "ge",
-        reset=_choice("reset", o["reset"], RESETS),
-        v_reset=_number("v_reset", o["v_reset"]),
-        detach_reset=_choice("reset_grad", o["reset_grad"], ("detach", "surrogate")) == "detach",
-        beta=_number("beta", o["beta"]),
+        output=o.output_mode if analog else "spike",
+        clamp=o.clamp if analog else False,
+        threshold=o.threshold,
+        fire_ge=o.fire == "ge",
+        reset=o.reset,
+        v_reset=o.v_reset,
+        detach_reset=o.reset_grad == "detach",
+        beta=o.beta,
         surrogate=surrogate,
+        **({"act": act} if analog else {}),
     )
-    decay = Decay(
-        learnable=_choice("decay", o["decay"], ("learnable", "fixed")) == "learnable",
-        d0=_number("decay_d0", o["decay_d0"]),
-        alpha=_number("decay_alpha", o["decay_alpha"], 0),
-        per_channel=_choice("decay_per", o["decay_per"], ("layer", "channel")) == "channel",
-    )
-    return NeuronConfig(params, decay, _choice("impl", o["impl"], ("fused", "reference")))
+    decay = Decay(learnable=o.decay == "learnable", d0=o.decay_d0, alpha=o.decay_alpha,
+                  per_channel=o.decay_per == "channel")
+    return NeuronConfig(params, decay, o.impl)

@@ -6,6 +6,7 @@ module turns them into a prediction (mean over time or last step), a loss and me
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -17,8 +18,9 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torchmetrics.classification import MulticlassAccuracy
 
-READOUTS = ("mean", "last")
-LOSSES = ("ce", "mse")
+from liafnet.models.options import READOUTS
+from liafnet.run_options import LOSSES
+
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -66,10 +68,6 @@ class ClassificationTask(LightningModule):
         seed: int = 0,
     ):
         super().__init__()
-        if readout not in READOUTS:
-            raise ValueError(f"model.readout must be one of {READOUTS}, got {readout!r}")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -82,8 +80,10 @@ class ClassificationTask(LightningModule):
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
-        # The resolved run config, stored in every checkpoint so `eval.py` can rebuild the run.
+        # The resolved run config and the data spec, stored in every checkpoint so `eval.py` and
+        # `liafnet.load_model` can rebuild the model (liafnet.build sets them).
         self.run_config: dict | None = None
+        self.run_spec = None
         # Throughput bookkeeping for metrics.json (samples per second of training).
         self.train_samples = 0
         self.train_seconds = 0.0
@@ -162,6 +162,8 @@ class ClassificationTask(LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.run_config is not None:
             checkpoint["liafnet_config"] = self.run_config
+        if self.run_spec is not None:
+            checkpoint["liafnet_spec"] = dataclasses.asdict(self.run_spec)
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.parameters())

@@ -2,8 +2,9 @@
 
 Supported: AEDAT 2.0 with DVS128 addresses (MNIST-DVS, CIFAR10-DVS) and AEDAT 3.1 polarity packets
 (DVS128 Gesture). Events come back in tonic's structured dtype ``EVENT_DTYPE`` (x, y int16; p bool,
-True = ON; t int64 µs as recorded) with a top-left origin; see docs/datasets.md for the bit layouts
-and why polarity/orientation are decoded this way.
+True = ON; t int64 µs as recorded, never decreasing) with a top-left origin; see docs/datasets.md for
+the bit layouts and why polarity/orientation are decoded this way. Time that is not monotonic (the
+32-bit wrap of 2.0, backward jumps) is handled by ``liafnet.data.timestamps``.
 
 Bodies are memory-mapped and decoded with numpy; the only Python loops run over header lines and
 3.1 packet headers (thousands per file), never over events.
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from liafnet.data.errors import CorruptFileError
+from liafnet.data.timestamps import WRAP_32, check_policy, ordered, unwrap
+from liafnet.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +50,25 @@ _POLARITY_TS_OFFSET = 4
 _MAX_COORD_31 = 0x7FFF  # 15-bit x and y fields
 
 
-def read_aedat(path: str | PathLike) -> np.ndarray:
+def read_aedat(path: str | PathLike, on_time_jump: str = "drop") -> np.ndarray:
     """Read an AEDAT 2.0 (DVS128) or 3.1 (polarity) file into a structured ``EVENT_DTYPE`` array.
+
+    ``t`` never decreases: 2.0's 32-bit µs counter is unwrapped (2**32 added after each wrap, as
+    jAER does), and events whose time jumps back are dropped with a ``TimestampWarning``
+    (``on_time_jump="drop"``) or refused (``"raise"``); rules in ``liafnet.data.timestamps``.
 
     Raises ``ValueError`` for a missing version line or an unsupported version/layout, and
     ``liafnet.data.errors.CorruptFileError`` (a ``ValueError``) naming the file and byte offset when
     the body cannot be decoded. A trailing partial 2.0 event is dropped with a warning.
     """
     path = Path(path)
+    check_policy(on_time_jump)
     version, header_end, size = _parse_header(path)
     if version == "2.0":
-        return _read_v2(path, header_end, size)
-    return _read_v31(path, header_end, size)
+        events = _read_v2(path, header_end, size)
+    else:
+        events = _read_v31(path, header_end, size)
+    return ordered(events, path, on_time_jump)
 
 
 def aedat_version(path: str | PathLike) -> str:
@@ -141,7 +151,7 @@ def _read_v2(path: Path, header_end: int, size: int) -> np.ndarray:
     np.bitwise_xor(scratch, 0x7F, out=events["y"], casting="unsafe")
     np.bitwise_and(address, 1, out=scratch)
     np.equal(scratch, 0, out=events["p"])
-    events["t"] = ts
+    events["t"] = unwrap(ts, WRAP_32)
     return events
 
 
@@ -201,7 +211,9 @@ def _read_v31(path: Path, header_end: int, size: int) -> np.ndarray:
 def write_aedat(path: str | PathLike, events: np.ndarray, version: str = "2.0", packet_events: int = 4096) -> None:
     """Write events (fields x, y, p, t) as an AEDAT 2.0 DVS128 or 3.1 polarity file.
 
-    ``read_aedat`` returns exactly the same events. 2.0 needs 0 <= x, y < 128 and 0 <= t < 2**32;
+    ``read_aedat`` returns exactly the same events when their ``t`` never decreases (it unwraps 2.0's
+    counter and drops backward jumps; writing raw wrapped or jumping times makes test fixtures for
+    that). 2.0 needs 0 <= x, y < 128 and 0 <= t < 2**32;
     3.1 needs 0 <= x, y < 2**15 and t >= 0 and splits the events into polarity packets of at most
     ``packet_events`` events, starting a new packet whenever ``t >> 31`` (the packet's overflow)
     changes.
@@ -233,7 +245,7 @@ def write_aedat(path: str | PathLike, events: np.ndarray, version: str = "2.0", 
         header = _header_lines("3.1", "#Format: RAW", "#Source 1: DVS128", f"#Start-Time: {start}", "#!END-HEADER")
     else:
         raise ValueError(f"write_aedat: version must be one of {SUPPORTED_VERSIONS}, got {version!r}")
-    path.write_bytes(header + body)
+    atomic_write_bytes(path, header + body)
 
 
 def _header_lines(version: str, *lines: str) -> bytes:

@@ -1,22 +1,26 @@
 """``make data-babi``: fetch bAbI v1.2 (tasks_1-20_v1-2.tar.gz) and check the English 1k files.
 
 ``python -m liafnet.data.babi_download [--root data/babi]`` tries the S3 copy used by Keras, then the
-Hugging Face copy, unpacks the archive into ``<root>/tasks_1-20_v1-2/`` and checks the SHA-256 of
-the 40 ``en/`` files against the values below (computed from two independent copies of the release).
-Without network access it prints where to put a copy and exits with status 1. An existing complete
-``en/`` folder is only checked. The data is CC BY 3.0, Facebook, Inc.
+Hugging Face copy (or uses ``<root>/tasks_1-20_v1-2.tar.gz`` when it is already there), unpacks the
+archive into ``<root>/tasks_1-20_v1-2/`` and checks the SHA-256 of the 40 ``en/`` files against the
+values below (computed from two independent copies of the release; none is published). When the
+download fails it prints both URLs, that no checksum is published, and the exact layout to unpack
+into, and exits with status 1. An existing complete ``en/`` folder is only checked. The data is
+CC BY 3.0, Facebook, Inc.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 from liafnet.data.download import download
+from liafnet.data.layout import missing_files
 
 URLS = (
     "https://s3.amazonaws.com/text-datasets/babi_tasks_1-20_v1-2.tar.gz",
@@ -66,16 +70,21 @@ EN_SHA256 = {
     "qa9_simple-negation_train.txt": "0c3b89921af0caea1c4059ee3f7b7f2a88869f924195a428da37820446b8c49f",
 }
 
+ARCHIVE = "tasks_1-20_v1-2.tar.gz"
 INSTRUCTIONS = """\
 Could not download bAbI ({reason}). To get it by hand:
-  1. Download tasks_1-20_v1-2.tar.gz (bAbI v1.2, CC BY 3.0) from one of
+  1. Download {archive} (bAbI v1.2, CC BY 3.0) from one of
        {urls}
-     or https://research.facebook.com/downloads/babi/ .
-  2. Unpack it:  tar -xzf tasks_1-20_v1-2.tar.gz -C {root}
-     giving {root}/{top}/en/qa1_single-supporting-fact_train.txt ... (40 files in en/).
-  3. Check it:   python -m liafnet.data.babi_download --root {root}
-Or point data.root at any folder holding en/, e.g. the shared read-only copy:
-  python train.py data=babi data.root=../shared/data/babi"""
+     or the release page https://research.facebook.com/downloads/babi/ .
+     No checksum is published for the archive; step 3 checks the 40 en/ files against SHA-256
+     values recorded in liafnet.data.babi_download (taken from two independent copies).
+  2. Put it at {root}/{archive} and rerun this command (it unpacks and checks it), or unpack it
+     yourself:  tar -xzf {archive} -C {root}
+     giving exactly this layout (40 files; the archive's other folders are not needed):
+       {root}/{top}/en/qa<N>_<name>_train.txt and qa<N>_<name>_test.txt, N = 1..20,
+       e.g. {root}/{top}/en/qa1_single-supporting-fact_train.txt
+  3. Check it:   python -m liafnet.data.check babi --root {root}
+Or point data.root at any folder holding a complete en/ (python train.py data=babi data.root=DIR)."""
 
 
 def sha256(path: Path) -> str:
@@ -83,32 +92,53 @@ def sha256(path: Path) -> str:
 
 
 def check_en(folder: Path) -> list[str]:
-    """Problems with ``folder`` (an ``en/`` folder): missing files or SHA-256 mismatches."""
-    problems = []
+    """Problems with ``folder`` (an ``en/`` folder): missing or empty files, SHA-256 mismatches."""
+    problems = missing_files(folder, EN_SHA256, "task files")
     for name, digest in EN_SHA256.items():
         path = folder / name
-        if not path.is_file():
-            problems.append(f"{path}: missing")
-        elif sha256(path) != digest:
-            problems.append(f"{path}: sha256 {sha256(path)} differs from the release's {digest}")
+        if path.is_file() and path.stat().st_size and (actual := sha256(path)) != digest:
+            problems.append(f"{path}: sha256 {actual} differs from the release's {digest}")
     return problems
 
 
+def find_en(root: str | os.PathLike) -> Path | None:
+    """The ``en/`` folder under ``root``: ``root/en`` or ``root/tasks_1-20_v1-2/en`` (the configs'
+    ``data.root`` may name either the archive's top folder or the folder it was unpacked into)."""
+    root = Path(root)
+    return next((p for p in (root / TOP / "en", root / "en") if p.is_dir()), None)
+
+
+def check_layout(root: str | os.PathLike) -> list[str]:
+    """What keeps ``root`` from holding the full English 1k release; ``[]`` when complete.
+
+    Expected: ``en/`` (directly under ``root`` or under ``root/tasks_1-20_v1-2/``) with the 40 files
+    ``qa<N>_<name>_{train,test}.txt``, each matching the release's SHA-256 (``EN_SHA256``).
+    """
+    en = find_en(root)
+    if en is None:
+        return [f"{root}/: no en/ folder (expected {Path(root) / TOP / 'en'}/ or {Path(root) / 'en'}/)"]
+    return check_en(en)
+
+
 def fetch(root: Path) -> Path:
-    """Download and unpack the archive into ``root``; returns the ``en/`` folder."""
-    errors = []
+    """Unpack ``root/tasks_1-20_v1-2.tar.gz`` into ``root``, downloading it first when it is not
+    there; returns the ``en/`` folder. ``ConnectionError`` lists every URL tried and its error."""
+    local = root / ARCHIVE
     with tempfile.TemporaryDirectory(dir=root) as tmp:
-        for url in URLS:
-            try:
-                archive = download(url, Path(tmp) / "tasks_1-20_v1-2.tar.gz")
-                break
-            except OSError as error:  # URLError, HTTPError, timeouts
-                errors.append(f"{url}: {error}")
-        else:
-            raise ConnectionError("; ".join(errors))
+        archive = local if local.is_file() else _download_any(Path(tmp) / ARCHIVE)
         with tarfile.open(archive) as tar:
             tar.extractall(root, filter="data")
     return root / TOP / "en"
+
+
+def _download_any(target: Path) -> Path:
+    errors = []
+    for url in URLS:
+        try:
+            return download(url, target)
+        except OSError as error:  # URLError, HTTPError, timeouts
+            errors.append(f"{url}: {error}")
+    raise ConnectionError("; ".join(errors))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,13 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default="data/babi", help="folder to unpack into (default: %(default)s)")
     args = parser.parse_args(argv)
     root = Path(args.root)
-    en = next((p for p in (root / TOP / "en", root / "en") if p.is_dir()), None)
+    en = find_en(root)
     if en is None or check_en(en):
         root.mkdir(parents=True, exist_ok=True)
         try:
             en = fetch(root)
         except (ConnectionError, OSError, tarfile.TarError) as error:
-            print(INSTRUCTIONS.format(reason=error, urls="\n       ".join(URLS), root=root, top=TOP), file=sys.stderr)
+            print(INSTRUCTIONS.format(reason=error, urls="\n       ".join(URLS), root=root, top=TOP, archive=ARCHIVE),
+                  file=sys.stderr)
             return 1
     problems = check_en(en)
     if problems:

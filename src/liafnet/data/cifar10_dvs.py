@@ -22,12 +22,33 @@ from pathlib import Path
 
 from liafnet.data.errors import DatasetNotFoundError
 from liafnet.data.event_dataset import Sample, WholeRecordingDataset, split_ids
+from liafnet.data.layout import missing_files, missing_root
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 SPLIT_SCHEMES = {"default": range(100, 1000), "random": None}
 SPLITS = ("train", "test")
 SOURCES = ("original", "tonic")
 SENSOR = 128
+RECORDINGS_PER_CLASS = 1000  # ids 0..999 in each class folder of the release
+
+
+def check_layout(root: str | PathLike) -> list[str]:
+    """What keeps ``root`` from being the full original release; ``[]`` when complete.
+
+    Expected: the ten class folders ``<class>/`` each holding ``cifar10_<class>_<i>.aedat`` for
+    i = 0..999, non-empty (10,000 recordings). Other files are ignored.
+    """
+    root = Path(root)
+    problems = missing_root(root, "the ten class folders airplane/ ... truck/")
+    for name in CLASSES if not problems else ():
+        problems += check_class(root, name)
+    return problems
+
+
+def check_class(root: str | PathLike, name: str) -> list[str]:
+    """Problems with one class folder ``root/<name>/`` (``[]`` when its 1,000 recordings are there)."""
+    expected = (f"cifar10_{name}_{i}.aedat" for i in range(RECORDINGS_PER_CLASS))
+    return missing_files(Path(root) / name, expected, "recordings")
 
 
 class CIFAR10DVS(WholeRecordingDataset):
@@ -53,6 +74,7 @@ class CIFAR10DVS(WholeRecordingDataset):
         cache_dir: str | PathLike | None = None,
         sensor_size: Sequence[int] = (SENSOR, SENSOR, 2),
         source: str = "original",
+        on_time_jump: str = "drop",
     ):
         if split not in SPLITS:
             raise ValueError(f"cifar10_dvs split must be one of {SPLITS}, got {split!r}")
@@ -74,7 +96,7 @@ class CIFAR10DVS(WholeRecordingDataset):
                     f"data.resolution must be an integer in 1..{width} for cifar10_dvs, got {resolution!r}"
                 )
             out_size, factor = (int(resolution), int(resolution)), 1
-        super().__init__(time_steps, sensor_size, factor, out_size, binary, on_bad_file, cache_dir)
+        super().__init__(time_steps, sensor_size, factor, out_size, binary, on_bad_file, cache_dir, on_time_jump)
         self.root = Path(root)
         self.split = split
         self.source = source
@@ -118,5 +140,5 @@ class CIFAR10DVS(WholeRecordingDataset):
         if self.source == "tonic":
             from liafnet.data.tonic_source import read_aedat4
 
-            return read_aedat4(path)
+            return read_aedat4(path, self.on_time_jump)
         return super()._read(path)

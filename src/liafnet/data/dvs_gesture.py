@@ -20,6 +20,7 @@ import torch
 from liafnet.data.errors import CorruptFileError, DatasetNotFoundError
 from liafnet.data.event_dataset import EventFileDataset, Sample
 from liafnet.data.frames import accumulate, event_pixels, frame_shape, time_bins
+from liafnet.data.layout import missing_files
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ CLASSES = (
 )
 SPLITS = ("train", "test")
 SOURCES = ("original", "tonic")
+# Recordings per trial list in IBM's release (users 1-23 train, 24-29 test: 122 trials).
+RELEASE_TRIALS = {"train": 98, "test": 24}
 
 
 def find_root(root: str | PathLike) -> Path:
@@ -49,6 +52,31 @@ def find_root(root: str | PathLike) -> Path:
     raise DatasetNotFoundError(
         "dvs_gesture", root, "neither it nor its DvsGesture/ subfolder holds trials_to_train.txt / trials_to_test.txt"
     )
+
+
+def check_layout(root: str | PathLike) -> list[str]:
+    """What keeps ``root`` (or ``root/DvsGesture``) from being IBM's full release; ``[]`` when complete.
+
+    Expected: ``trials_to_train.txt`` listing 98 recordings and ``trials_to_test.txt`` listing 24,
+    and for every listed ``userNN_<light>.aedat`` the file itself and its ``_labels.csv``, both
+    non-empty. Other files (``gesture_mapping.csv``, ``README.txt``) are not required.
+    """
+    try:
+        folder = find_root(root)
+    except DatasetNotFoundError:
+        return [f"{root}/: neither it nor DvsGesture/ holds trials_to_train.txt or trials_to_test.txt"]
+    problems = []
+    for split, expected in RELEASE_TRIALS.items():
+        listing = folder / f"trials_to_{split}.txt"
+        if not listing.is_file():
+            problems.append(f"{listing}: missing (lists the {expected} {split} recordings)")
+            continue
+        trials = read_trial_list(listing)
+        if len(trials) != expected:
+            problems.append(f"{listing}: lists {len(trials)} recordings, the release lists {expected}")
+        names = [name for trial in trials for name in (trial, _labels_name(trial))]
+        problems += missing_files(folder, names, f"files listed in {listing.name}")
+    return problems
 
 
 def read_trial_list(path: Path) -> list[str]:
@@ -132,8 +160,9 @@ class DVSGesture(EventFileDataset):
         sensor_size: Sequence[int] = (128, 128, 2),
         num_classes: int = 11,
         source: str = "original",
+        on_time_jump: str = "drop",
     ):
-        super().__init__(on_bad_file=on_bad_file, cache_dir=cache_dir)
+        super().__init__(on_bad_file=on_bad_file, cache_dir=cache_dir, on_time_jump=on_time_jump)
         if split not in SPLITS:
             raise ValueError(f"dvs_gesture split must be one of {SPLITS}, got {split!r}")
         if source not in SOURCES:
@@ -200,30 +229,27 @@ class DVSGesture(EventFileDataset):
 
     # -- hooks -------------------------------------------------------------------------------------
     def _config(self) -> dict:
-        return {"downsample": self.downsample, "sensor_size": list(self.sensor_size), "source": self.source}
+        return {"downsample": self.downsample, "sensor_size": list(self.sensor_size), "source": self.source,
+                "on_time_jump": self.on_time_jump}
 
     def _read(self, path: Path) -> np.ndarray:
         if self.source == "tonic":
             from liafnet.data.tonic_source import read_tonic_gesture
 
-            return read_tonic_gesture(path)
+            return read_tonic_gesture(path, self.on_time_jump)
         return super()._read(path)
 
     def _preprocess(self, events: np.ndarray, keys: Sequence[tuple]) -> tuple[np.ndarray, dict]:
         """All segments' events, concatenated: µs since the segment start and the flat pixel index."""
         pix, shape = event_pixels(events, self.sensor_size, self.downsample)
-        t = events["t"]
-        ordered = t.size < 2 or bool(np.all(t[1:] >= t[:-1]))
+        t = events["t"]  # non-decreasing: every reader applies data.on_time_jump
         rows = np.empty(0, dtype=_row_dtype(int(np.prod(shape))))
         chunks, parts, first = [], {}, 0
         for key in keys:
             start, end = key if key else (int(t.min()) if t.size else 0, int(t.max()) + 1 if t.size else 1)
             if end - start >= 2**31:
                 raise ValueError(f"segment [{start}, {end}) is longer than 2**31 µs (35 min), too long for a gesture")
-            if ordered:
-                inside = np.arange(*np.searchsorted(t, [start, end]))
-            else:
-                inside = np.flatnonzero((t >= start) & (t < end))
+            inside = np.arange(*np.searchsorted(t, [start, end]))
             chunk = np.empty(inside.size, dtype=rows.dtype)
             chunk["t"] = t[inside] - start
             chunk["pix"] = pix[inside]

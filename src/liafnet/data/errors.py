@@ -14,9 +14,11 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 class CorruptFileError(ValueError):
-    """A data file cannot be decoded; the message names the file and the byte offset."""
+    """A data file cannot be decoded; the message names the file and the byte offset (``offset`` is
+    ``None`` for faults found in the decoded events, e.g. time going backwards: the reason says where)."""
 
-    def __init__(self, path, offset: int, reason: str):
-        super().__init__(f"{path}: corrupt at byte {offset}: {reason}")
+    def __init__(self, path, offset: int | None, reason: str):
+        where = "corrupt" if offset is None else f"corrupt at byte {offset}"
+        super().__init__(f"{path}: {where}: {reason}")
         self.path = path
         self.offset = offset

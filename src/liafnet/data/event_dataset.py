@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from liafnet.data.aedat import read_aedat
 from liafnet.data.frames import FrameCache, event_pixels, frame_shape, time_bins
+from liafnet.data.timestamps import check_policy
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,13 @@ class EventFileDataset(Dataset):
 
     name = "events"
 
-    def __init__(self, on_bad_file: str = "raise", cache_dir: str | PathLike | None = None):
+    def __init__(
+        self, on_bad_file: str = "raise", cache_dir: str | PathLike | None = None, on_time_jump: str = "drop"
+    ):
         if on_bad_file not in BAD_FILE_POLICIES:
             raise ValueError(f"data.on_bad_file must be one of {BAD_FILE_POLICIES}, got {on_bad_file!r}")
         self.on_bad_file = on_bad_file
+        self.on_time_jump = check_policy(on_time_jump)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.bad_files: list[str] = []
         self.sources: list[Path] = []
@@ -62,8 +66,8 @@ class EventFileDataset(Dataset):
         raise NotImplementedError
 
     def _read(self, path: Path) -> np.ndarray:
-        """Events of one recording (AEDAT by default)."""
-        return read_aedat(path)
+        """Events of one recording (AEDAT by default), ``t`` non-decreasing under ``on_time_jump``."""
+        return read_aedat(path, on_time_jump=self.on_time_jump)
 
     def _preprocess(self, events: np.ndarray, keys: Sequence[tuple]) -> tuple[np.ndarray, dict[tuple, tuple[int, int]]]:
         raise NotImplementedError
@@ -163,8 +167,9 @@ class WholeRecordingDataset(EventFileDataset):
         binary: bool = True,
         on_bad_file: str = "raise",
         cache_dir: str | PathLike | None = None,
+        on_time_jump: str = "drop",
     ):
-        super().__init__(on_bad_file=on_bad_file, cache_dir=cache_dir)
+        super().__init__(on_bad_file=on_bad_file, cache_dir=cache_dir, on_time_jump=on_time_jump)
         if int(time_steps) != time_steps or time_steps < 1:
             raise ValueError(f"{self.name} time_steps must be a positive integer, got {time_steps}")
         self.time_steps = int(time_steps)
@@ -180,6 +185,8 @@ class WholeRecordingDataset(EventFileDataset):
             "sensor_size": list(self.sensor_size),
             "downsample": self.downsample,
             "out_size": None if self.out_size is None else list(self.out_size),
+            # Part of the key so that caches built by readers that kept time out of order are rebuilt.
+            "on_time_jump": self.on_time_jump,
         }
 
     def _preprocess(self, events: np.ndarray, keys: Sequence[tuple]) -> tuple[np.ndarray, dict]:

@@ -22,12 +22,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
+
+from liafnet.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +217,9 @@ class FrameCache:
     (memory-mapped when read) and a ``.json`` sidecar with metadata.
 
     File names hash the source path and the config; the sidecar stores the source's size and mtime,
-    so an entry whose source changed is stale and gets rebuilt in place. Both files are written to a
-    temporary name and renamed (array first, sidecar last), so a reader never sees a half-written
-    entry; an unreadable entry counts as missing.
+    so an entry whose source changed is stale and gets rebuilt in place. Both files are written with
+    ``liafnet.io.atomic_write`` (array first, sidecar last; the user's umask applies), so a reader
+    never sees a half-written entry; an unreadable entry counts as missing.
     """
 
     def __init__(self, cache_dir: str | PathLike, namespace: str):
@@ -273,15 +274,5 @@ class FrameCache:
             "config": config,
             "meta": {**meta, "_shape": list(array.shape)},
         }
-        self._write_atomic(entry, lambda f: np.save(f, array, allow_pickle=False))
-        self._write_atomic(entry.with_suffix(".json"), lambda f: f.write(json.dumps(sidecar).encode()))
-
-    def _write_atomic(self, target: Path, write: Callable) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=target.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(entry, lambda f: np.save(f, array, allow_pickle=False))
+        atomic_write(entry.with_suffix(".json"), lambda f: f.write(json.dumps(sidecar).encode()))

@@ -20,11 +20,36 @@ from pathlib import Path
 
 from liafnet.data.errors import DatasetNotFoundError
 from liafnet.data.event_dataset import Sample, WholeRecordingDataset, split_ids
+from liafnet.data.layout import missing_files, missing_root
 
 CLASSES = tuple(str(d) for d in range(10))
 SCALES = (4, 8, 16)
 SPLIT_SCHEMES = {"default": range(1, 801), "dcll": range(1, 901), "random": None}
 SPLITS = ("train", "test")
+RECORDINGS_PER_SCALE = 1000  # ids 0001..1000 per digit and scale in the release
+
+
+def check_layout(root: str | PathLike, scales: Sequence[int] = SCALES) -> list[str]:
+    """What keeps ``root`` from being the full original release; ``[]`` when complete.
+
+    Expected: ``grabbed_data<d>/scale<s>/mnist_<d>_scale<ss>_<NNNN>.aedat`` for every digit d,
+    every scale s in ``scales`` (all three by default: each zip holds them) and NNNN = 0001..1000,
+    non-empty (30,000 recordings). Other files are ignored.
+    """
+    root = Path(root)
+    problems = missing_root(root, "grabbed_data0/ ... grabbed_data9/")
+    for digit in range(10) if not problems else ():
+        problems += check_digit(root, digit, scales)
+    return problems
+
+
+def check_digit(root: str | PathLike, digit: int, scales: Sequence[int] = SCALES) -> list[str]:
+    """Problems with one digit's folder ``root/grabbed_data<d>/`` (``[]`` when complete)."""
+    problems = []
+    for scale in scales:
+        expected = (f"mnist_{digit}_scale{scale:02d}_{i:04d}.aedat" for i in range(1, RECORDINGS_PER_SCALE + 1))
+        problems += missing_files(Path(root) / f"grabbed_data{digit}" / f"scale{scale}", expected, "recordings")
+    return problems
 
 
 def recording_ids(folder: Path, digit: int, scale: int) -> dict[int, Path]:
@@ -56,6 +81,7 @@ class MNISTDVS(WholeRecordingDataset):
         on_bad_file: str = "raise",
         cache_dir: str | PathLike | None = None,
         sensor_size: Sequence[int] = (128, 128, 2),
+        on_time_jump: str = "drop",
     ):
         if split not in SPLITS:
             raise ValueError(f"mnist_dvs split must be one of {SPLITS}, got {split!r}")
@@ -63,7 +89,7 @@ class MNISTDVS(WholeRecordingDataset):
             raise ValueError(f"data.scale must be one of {SCALES} for mnist_dvs, got {scale!r}")
         if split_scheme not in SPLIT_SCHEMES:
             raise ValueError(f"data.split_scheme must be one of {tuple(SPLIT_SCHEMES)}, got {split_scheme!r}")
-        super().__init__(time_steps, sensor_size, downsample, None, binary, on_bad_file, cache_dir)
+        super().__init__(time_steps, sensor_size, downsample, None, binary, on_bad_file, cache_dir, on_time_jump)
         self.root = Path(root)
         self.split = split
         self.scale = scale

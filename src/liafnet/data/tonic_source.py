@@ -15,6 +15,7 @@ import numpy as np
 
 from liafnet.data.aedat import EVENT_DTYPE
 from liafnet.data.errors import DatasetNotFoundError
+from liafnet.data.timestamps import ordered
 
 INSTALL_HINT = "pip install 'liafnet[tonic]'"
 
@@ -51,15 +52,18 @@ def tonic_gesture_files(root: Path, split: str) -> tuple[list[Path], list[int]]:
     return [p for p, _ in pairs], [int(label) for _, label in pairs]
 
 
-def read_tonic_gesture(path: Path) -> np.ndarray:
-    """One tonic gesture file (N x 4: x, y, p, t in ms) as ``EVENT_DTYPE`` with t in µs, as tonic does."""
+def read_tonic_gesture(path: Path, on_time_jump: str = "drop") -> np.ndarray:
+    """One tonic gesture file (N x 4: x, y, p, t in ms) as ``EVENT_DTYPE`` with t in µs, as tonic does.
+
+    Time that jumps back is handled by ``on_time_jump`` (``liafnet.data.timestamps.ordered``).
+    """
     raw = np.load(path)
     if raw.ndim != 2 or raw.shape[1] != 4:
         raise ValueError(f"{path}: expected an N x 4 array (x, y, p, t_ms), got shape {raw.shape}")
     events = np.empty(raw.shape[0], dtype=EVENT_DTYPE)
     events["x"], events["y"], events["p"] = raw[:, 0], raw[:, 1], raw[:, 2] != 0
     events["t"] = raw[:, 3].astype(np.int64) * 1000
-    return events
+    return ordered(events, path, on_time_jump)
 
 
 def tonic_cifar10_files(root: Path) -> list[tuple[Path, int, int]]:
@@ -76,8 +80,9 @@ def tonic_cifar10_files(root: Path) -> list[tuple[Path, int, int]]:
     return out
 
 
-def read_aedat4(path: Path) -> np.ndarray:
-    """Events of one AEDAT4 file through tonic's reader (needs the ``aedat`` package)."""
+def read_aedat4(path: Path, on_time_jump: str = "drop") -> np.ndarray:
+    """Events of one AEDAT4 file through tonic's reader (needs the ``aedat`` package); time that
+    jumps back is handled by ``on_time_jump`` (``liafnet.data.timestamps.ordered``)."""
     from tonic.io import read_aedat4 as tonic_read_aedat4
 
     raw = tonic_read_aedat4(str(path))
@@ -86,4 +91,4 @@ def read_aedat4(path: Path) -> np.ndarray:
     events["t"] = raw[names[0]]
     events["x"], events["y"] = raw[names[1]], raw[names[2]]
     events["p"] = raw[names[3]].astype(bool)
-    return events
+    return ordered(events, path, on_time_jump)

@@ -12,7 +12,7 @@ bAbI network): story and question each go Embedding(E) -> Dropout -> RNN(H) -> l
 are concatenated -> Dropout -> Dense(vocab). With liaf/lif and ``text_encoder=dense`` each tower is
 one DenseLIAF/DenseLIF layer read at the last word step (the framework's FC-LIF model).
 
-The RNN is ``nn.LSTM``/``nn.GRU`` or, for liaf/lif, one of :data:`ENCODERS`; ``liaf_lstm_rec`` is a
+The RNN is ``nn.LSTM``/``nn.GRU`` or, for liaf/lif, one of :data:`liafnet.models.options.TEXT_ENCODERS`; ``liaf_lstm_rec`` is a
 liafnet extension, not found in the authors' code.
 
 Time runs over word steps: a story of ``Ls`` tokens is ``Ls`` steps of every recurrent encoder,
@@ -26,25 +26,9 @@ import torch
 from torch import nn
 
 from liafnet.data.spec import DataSpec
-from liafnet.layers import (
-    LSTM_GATES,
-    LSTM_INITS,
-    RECURRENT_NORMS,
-    DenseLIAF,
-    DenseLIF,
-    LIAFLSTM,
-    RecurrentLIAF,
-    liaf_lstm_neuron,
-)
-from liafnet.neurons import ANALOG_ONLY_KEYS, NEURON_DEFAULTS, NeuronConfig, neuron_config
-
-FAMILIES = ("liaf", "lif", "lstm", "gru")
-MERGES = ("sum_repeat", "concat")
-INITS = ("keras", "torch")
-# liaf/lif encoders. liaf_lstm: the authors' 2020 LIAF-LSTM cell; liaf_lstm_rec: the same cell with
-# recurrent input to its gate neurons, a liafnet extension not found in the authors' code.
-ENCODERS = ("rnn", "dense", "liaf_lstm", "liaf_lstm_rec")
-LSTM_CELL_ENCODERS = ("liaf_lstm", "liaf_lstm_rec")
+from liafnet.layers import LIAFLSTM, DenseLIAF, DenseLIF, RecurrentLIAF, liaf_lstm_neuron
+from liafnet.models.options import LSTM_CELL_ENCODERS, model_options
+from liafnet.neurons import NeuronConfig, neuron_config, neuron_options
 
 
 class TorchRNN(nn.Module):
@@ -144,87 +128,45 @@ class BabiReader(nn.Module):
         return self.classifier(self.dropout(features)).unsqueeze(0)
 
 
-# Flat model-config keys of the text reader (the vision networks ignore keys starting with text_).
-TEXT_DEFAULTS = {
-    "text_embed_dim": 50,
-    "text_hidden": 50,
-    "text_dropout": 0.3,
-    "text_merge": "sum_repeat",
-    "text_init": "keras",
-    "text_encoder": "rnn",
-    "text_neuron": {},
-    "text_recurrent_norm": "none",
-    "text_lstm_gate": "relu",      # LIAF-LSTM encoders: the gate function (authors' code: relu)
-    "text_lstm_init": "authors",   # LIAF-LSTM encoders: authors (Kaiming normal, biases 0.5) | keras | torch
-}
-# Keys of the shared model config that size the vision networks; the text reader uses text_* instead.
-VISION_SIZING_KEYS = ("hidden_size", "num_layers", "dropout")
-
-
 def build_text_model(family: str, spec: DataSpec, **options) -> BabiReader:
     """The bAbI reader for ``family`` in ``liaf lif lstm gru``.
 
-    ``options`` are the flat model-config keys: the ``text_*`` keys of :data:`TEXT_DEFAULTS`, and for
-    liaf/lif the neuron keys of :data:`liafnet.neurons.NEURON_DEFAULTS`, which the model config shares
-    with the vision networks; ``text_neuron`` (a mapping of neuron keys, liaf/lif only) overrides them
-    for the text reader alone (not for the LIAF-LSTM encoders, whose gate neurons keep the cell's
-    constants). The keys in :data:`VISION_SIZING_KEYS` belong to the vision networks and are not
-    used. Anything else raises ``ValueError`` naming ``model.<key>``.
+    ``options`` are flat model-config keys, checked by :func:`liafnet.models.options.model_options`
+    (the ``text_*`` keys, and for liaf/lif the neuron keys shared with the vision networks;
+    ``text_neuron``, a mapping of neuron keys, overrides those for the text reader alone, except for
+    the LIAF-LSTM encoders, whose gate neurons keep the cell's own constants). Keys that size only
+    the event-frame networks must keep their defaults. Raises ``ValueError`` naming ``model.<key>``.
     """
-    if family not in FAMILIES:
-        raise ValueError(f"model.family must be one of {FAMILIES} for text data, got {family!r}")
     if spec.kind != "text" or spec.vocab_size < 2:
         raise ValueError(f"bAbI models need a text DataSpec with a vocabulary, got kind={spec.kind!r}, "
                          f"vocab_size={spec.vocab_size}")
+    o = model_options(family, options, "text").to_dict()
     spiking_neurons = family in ("liaf", "lif")
-    neuron_keys = {k for k in NEURON_DEFAULTS if not (family == "lif" and k in ANALOG_ONLY_KEYS)}
-    known = set(TEXT_DEFAULTS) | set(VISION_SIZING_KEYS) | (neuron_keys if spiking_neurons else set())
-    for key in options:
-        if key not in known:
-            raise ValueError(f"model.{key} is not an option of the {family} text model "
-                             f"(known: {', '.join(sorted(known))})")
-    o = {**TEXT_DEFAULTS, **{k: v for k, v in options.items() if k in TEXT_DEFAULTS}}
-    for key in ("text_embed_dim", "text_hidden"):
-        if isinstance(o[key], bool) or not isinstance(o[key], int) or o[key] < 1:
-            raise ValueError(f"model.{key} must be a positive integer; got {o[key]!r}")
-    if isinstance(o["text_dropout"], bool) or not isinstance(o["text_dropout"], (int, float)) \
-            or not 0 <= o["text_dropout"] < 1:
-        raise ValueError(f"model.text_dropout must be in [0, 1); got {o['text_dropout']!r}")
-    for key, choices in (("text_merge", MERGES), ("text_init", INITS), ("text_encoder", ENCODERS),
-                         ("text_recurrent_norm", RECURRENT_NORMS), ("text_lstm_gate", LSTM_GATES),
-                         ("text_lstm_init", LSTM_INITS)):
-        if o[key] not in choices:
-            raise ValueError(f"model.{key} must be one of {', '.join(choices)}; got {o[key]!r}")
-    if o["text_recurrent_norm"] != "none" and not (spiking_neurons and o["text_encoder"] == "rnn"):
-        raise ValueError("model.text_recurrent_norm applies to the liaf/lif LIAF-RNN encoder "
-                         f"(text_encoder=rnn) only, not to {family} with text_encoder={o['text_encoder']}")
-    lstm_cell = spiking_neurons and o["text_encoder"] in LSTM_CELL_ENCODERS
+    recurrent_norm = o.get("text_recurrent_norm", "none")
+    if spiking_neurons and o["text_encoder"] != "rnn" and recurrent_norm != "none":
+        raise ValueError("model.text_recurrent_norm applies to the LIAF-RNN encoder (text_encoder=rnn) only; "
+                         f"set model.text_recurrent_norm=none with text_encoder={o['text_encoder']}")
+    encoder = o.get("text_encoder", "rnn")
+    lstm_cell = encoder in LSTM_CELL_ENCODERS
     if lstm_cell and family != "liaf":
-        raise ValueError(f"model.text_encoder={o['text_encoder']} is a LIAF cell (analog gates); "
-                         f"use it with model=liaf, not {family}")
-    for key in ("text_lstm_gate", "text_lstm_init"):
-        if o[key] != TEXT_DEFAULTS[key] and not lstm_cell:
+        raise ValueError(f"model.text_encoder={encoder} is a LIAF cell (analog gates); use it with "
+                         f"model=liaf, not {family}")
+    if lstm_cell and o["text_neuron"]:
+        raise ValueError(f"model.text_neuron does not apply to model.text_encoder={encoder}: the LIAF-LSTM "
+                         "gate neurons keep the cell's own constants (liafnet.layers.liaf_lstm_neuron)")
+    for key, default in (("text_lstm_gate", "relu"), ("text_lstm_init", "authors")):
+        if o.get(key, default) != default and not lstm_cell:
             raise ValueError(f"model.{key} applies to the LIAF-LSTM encoders (model=liaf "
                              f"model.text_encoder={' or '.join(LSTM_CELL_ENCODERS)}) only")
-    text_neuron = dict(o["text_neuron"] or {})
-    if text_neuron and not spiking_neurons:
-        raise ValueError(f"model.text_neuron applies to liaf/lif only, not to {family}")
-    for key in text_neuron:
-        if key not in neuron_keys:
-            raise ValueError(f"model.text_neuron.{key} is not a neuron option of the {family} text model "
-                             f"(known: {', '.join(sorted(neuron_keys))})")
-    if lstm_cell and text_neuron:
-        raise ValueError(f"model.text_neuron does not apply to model.text_encoder={o['text_encoder']}: the "
-                         "LIAF-LSTM gate neurons keep the cell's own constants (liafnet.layers.liaf_lstm_neuron)")
     neuron = None
     if lstm_cell:
         # The cell's own constants (decay 0.3 fixed, reset gradient through the surrogate), not the
         # shared LIAF-Net neuron keys of the model config.
         neuron = liaf_lstm_neuron()
     elif spiking_neurons:
-        shared = {k: v for k, v in options.items() if k in neuron_keys}
-        neuron = neuron_config(spiking=family == "lif", **{**shared, **text_neuron})
+        keys = neuron_options(family == "lif").keys()
+        neuron = neuron_config(spiking=family == "lif", **{**{k: o[k] for k in keys}, **o["text_neuron"]})
     return BabiReader(family, spec.vocab_size, embed_dim=o["text_embed_dim"], hidden=o["text_hidden"],
-                      dropout=float(o["text_dropout"]), merge=o["text_merge"], init=o["text_init"],
-                      encoder=o["text_encoder"], neuron=neuron, recurrent_norm=o["text_recurrent_norm"],
-                      lstm_gate=o["text_lstm_gate"], lstm_init=o["text_lstm_init"])
+                      dropout=o["text_dropout"], merge=o["text_merge"], init=o["text_init"],
+                      encoder=encoder, neuron=neuron, recurrent_norm=recurrent_norm,
+                      lstm_gate=o.get("text_lstm_gate", "relu"), lstm_init=o.get("text_lstm_init", "authors"))

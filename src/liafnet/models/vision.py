@@ -16,9 +16,6 @@ from torch import nn
 
 from liafnet.data.spec import DataSpec
 from liafnet.layers import (
-    DENSE_NORMS,
-    NORMS,
-    POOL_ORDERS,
     ConvLIAF,
     ConvLIF,
     ConvLSTM,
@@ -27,9 +24,8 @@ from liafnet.layers import (
     TimeDistributed,
     init_authors_,
 )
-from liafnet.neurons import ANALOG_ONLY_KEYS, NEURON_DEFAULTS, neuron_config
-
-FAMILIES = ("liaf", "lif", "lstm", "gru", "convlstm", "conv3d")
+from liafnet.models.options import model_options
+from liafnet.neurons import neuron_config, neuron_options
 
 
 @dataclass(frozen=True)
@@ -60,30 +56,6 @@ LAYOUTS = {
         (ConvStage(64, 5, 0), ConvStage(64, 5, 0, 2), ConvStage(128, 5, 0, 2)), (), rnn_hidden=128),
 }
 
-SNN_DEFAULTS = {
-    "norm": "synaptic",
-    "dense_norm": "time",
-    "pool_order": "after",
-    "pool_type": "avg",
-    "dropout": 0.0,
-    "classifier": "neuron",
-    "init": "authors",
-    **NEURON_DEFAULTS,
-}
-OPTION_DEFAULTS = {
-    "liaf": SNN_DEFAULTS,
-    "lif": {k: v for k, v in SNN_DEFAULTS.items() if k not in ANALOG_ONLY_KEYS},
-    "convlstm": {"dropout": 0.0},
-    "conv3d": {"temporal_kernel": 3, "dropout": 0.0},
-    "lstm": {"hidden_size": None, "num_layers": 1, "dropout": 0.0},
-    "gru": {"hidden_size": None, "num_layers": 1, "dropout": 0.0},
-}
-COMMON_DEFAULTS = {"sum_frames": False}
-# Options that only event-frame models understand; models/__init__.py keeps them from text builders.
-VISION_ONLY_OPTIONS = frozenset(
-    {"sum_frames", "norm", "dense_norm", "pool_order", "pool_type", "classifier", "init", "temporal_kernel"})
-
-
 def _conv_out(size: int, kernel: int, padding: int, stride: int = 1) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
@@ -102,22 +74,6 @@ def _feature_size(spec: DataSpec, layout: Layout, same_padding: bool = False) ->
     for stage in layout.convs:
         height, width = _stage_out(height, stage, same_padding), _stage_out(width, stage, same_padding)
     return layout.convs[-1].channels * height * width
-
-
-def _check_options(family: str, options: dict) -> dict:
-    allowed = {**COMMON_DEFAULTS, **OPTION_DEFAULTS[family]}
-    for key in options:
-        if key not in allowed:
-            raise ValueError(f"model.{key} is not an option of the {family} model "
-                             f"(known: {', '.join(sorted(allowed))})")
-    merged = {**allowed, **options}
-    for key in ("dropout",):
-        if isinstance(merged[key], bool) or not isinstance(merged[key], (int, float)) or not 0 <= merged[key] < 1:
-            raise ValueError(f"model.{key} must be in [0, 1); got {merged[key]!r}")
-    for key in ("sum_frames",):
-        if not isinstance(merged[key], bool):
-            raise ValueError(f"model.{key} must be true or false; got {merged[key]!r}")
-    return merged
 
 
 class FrameSum(nn.Module):
@@ -140,12 +96,7 @@ class LIAFNet(nn.Module):
 
     def __init__(self, spec: DataSpec, layout: Layout, spiking: bool, options: dict):
         super().__init__()
-        neuron_keys = {k: options[k] for k in NEURON_DEFAULTS if k in options}
-        neuron = neuron_config(spiking=spiking, **neuron_keys)
-        for key, choices in (("norm", NORMS), ("dense_norm", DENSE_NORMS), ("pool_order", POOL_ORDERS),
-                             ("classifier", ("neuron", "linear")), ("init", ("authors", "default"))):
-            if options[key] not in choices:
-                raise ValueError(f"model.{key} must be one of {', '.join(choices)}; got {options[key]!r}")
+        neuron = neuron_config(spiking=spiking, **{k: options[k] for k in neuron_options(spiking).keys()})
         conv_class, dense_class = (ConvLIF, DenseLIF) if spiking else (ConvLIAF, DenseLIAF)
         channels = spec.channels
         convs = []
@@ -218,8 +169,6 @@ class Conv3DNet(nn.Module):
     def __init__(self, spec: DataSpec, layout: Layout, options: dict):
         super().__init__()
         kt = options["temporal_kernel"]
-        if not isinstance(kt, int) or isinstance(kt, bool) or kt < 1 or kt % 2 == 0:
-            raise ValueError(f"model.temporal_kernel must be an odd positive integer; got {kt!r}")
         channels, stages = spec.channels, []
         for stage in layout.convs:
             block: list[nn.Module] = [
@@ -252,9 +201,6 @@ class RNNNet(nn.Module):
         super().__init__()
         hidden = options["hidden_size"] if options["hidden_size"] is not None else layout.rnn_hidden
         layers = options["num_layers"]
-        for key, value in (("hidden_size", hidden), ("num_layers", layers)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"model.{key} must be a positive integer; got {value!r}")
         rnn_class = nn.LSTM if cell == "lstm" else nn.GRU
         self.rnn = rnn_class(spec.channels * spec.height * spec.width, hidden, num_layers=layers,
                              dropout=options["dropout"] if layers > 1 else 0.0)
@@ -266,10 +212,14 @@ class RNNNet(nn.Module):
 
 
 def build_vision_model(family: str, spec: DataSpec, **options) -> nn.Module:
-    """Build ``family`` for ``spec.layout``; see :func:`liafnet.models.build_model`."""
+    """Build ``family`` for ``spec.layout``; see :func:`liafnet.models.build_model`.
+
+    ``options`` are checked by :func:`liafnet.models.options.model_options` (errors name
+    ``model.<key>``); missing keys take the schema defaults.
+    """
     if spec.layout not in LAYOUTS:
-        raise ValueError(f"data.spec.layout must be one of {', '.join(LAYOUTS)}; got {spec.layout!r}")
-    options = _check_options(family, options)
+        raise ValueError(f"data.layout must be one of {', '.join(LAYOUTS)}; got {spec.layout!r}")
+    options = model_options(family, options, "events").to_dict()
     layout = LAYOUTS[spec.layout]
     if options["sum_frames"]:
         spec = dataclasses.replace(spec, time_steps=1)

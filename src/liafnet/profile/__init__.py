@@ -3,22 +3,26 @@
     python -m liafnet.profile model=liaf data=dvs_gesture [more Hydra overrides]
     python -m liafnet.profile --table outputs/tables/efficiency     # every model x event dataset
 
-Counting rules (docs/profile.md):
+This module holds the counting rules only; the command line is :mod:`liafnet.cli.profile` and the
+efficiency table :mod:`liafnet.report.efficiency`. Counting rules (docs/profile.md):
 
 - ``params``: weights and biases of convolutions, linear and recurrent layers; ``bn_params`` (BN
-  affine) and ``neuron_params`` (learnable decays) are reported apart, as paper.md §5 counts them.
+  affine) and ``neuron_params`` (learnable decays) are reported apart, as docs/paper.md §5 counts them.
 - ``dense_macs``: every synaptic multiply-accumulate, ignoring sparsity (bias, BN and pooling not
   counted). A synaptic layer whose input is spike-driven (the output of a LIF neuron, possibly
   pooled, or binary event frames at the network input) does accumulates instead: its ``acs`` are the
-  nonzero inputs times the outputs each one reaches (measured on a batch), or, without a batch, the
-  stated ``spike_rate`` times its dense MACs. Every other synaptic layer counts its dense MACs in
+  nonzero inputs times the outputs each one reaches (measured on a batch), or, without a batch, its
+  driving layer's firing rate times its dense MACs: the measured rate where ``rates`` gives one
+  (e.g. from a trained run's telemetry), else the assumed ``spike_rate``. Every other synaptic layer counts its dense MACs in
   ``macs``. ``synops = macs + acs``.
 - Neuron state updates: 2 multiplications (decay, reset) and 2 additions (integration, threshold
-  compare) per neuron and step, as the authors' ops notebook (paper.md §8).
-- ``energy``: 45 nm, 32-bit float (Horowitz, ISSCC 2014): MAC 4.6 pJ, AC 0.9 pJ, neuron
-  multiplication 3.7 pJ, neuron addition 0.9 pJ.
+  compare) per neuron and step, as the authors' ops notebook (docs/paper.md §8).
+- ``energy``: operations times an energy per operation. Defaults (:data:`ENERGY_PJ`): 45 nm CMOS,
+  32-bit float (M. Horowitz, "Computing's energy problem", ISSCC 2014): MAC 4.6 pJ (multiply 3.7 +
+  add 0.9), AC 0.9 pJ, neuron multiplication 3.7 pJ, neuron addition 0.9 pJ. Other technologies:
+  pass ``energy_pj`` (``--energy mac=3.1`` on the command line); the output says which were used.
 - ``paper_convention``: multiplications and additions by the authors' ``ops_cal.ipynb`` rules
-  (paper.md §8), dense, with our extension to linear and recurrent layers; labelled as such.
+  (docs/paper.md §8), dense, with our extension to linear and recurrent layers; labelled as such.
 
 Models run once on the ``meta`` device when no batch is given, so profiling needs no data and no
 memory for activations.
@@ -27,12 +31,9 @@ memory for activations.
 from __future__ import annotations
 
 import copy
-import csv
-import json
 import math
-import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -44,11 +45,12 @@ DEFAULT_SPIKE_RATE = 0.1
 ENERGY_PJ = {"mac": 4.6, "ac": 0.9, "neuron_mult": 3.7, "neuron_add": 0.9}
 ENERGY_SOURCE = ("M. Horowitz, 'Computing's energy problem', ISSCC 2014: 45 nm, 32-bit float multiply "
                  "3.7 pJ, add 0.9 pJ; a MAC = multiply + add = 4.6 pJ, an AC = add = 0.9 pJ")
-PAPER_LABEL = ("authors' ops_cal.ipynb rules (paper.md §8): conv multiplications Cin*Cout*O^2*k^2 per step "
+PAPER_LABEL = ("authors' ops_cal.ipynb rules (docs/paper.md §8): conv multiplications Cin*Cout*O^2*k^2 per step "
                "(none for spike-driven inputs), additions Cin*Cout*O^2*(k^2-1), ANN convs add one multiply per "
                "output for the bias, neurons 2 multiplications + 2 additions per step; linear and recurrent "
                "layers use our extension (Nin*Nout multiplications, (Nin-1)*Nout additions); dense, per sample")
-CONF_DIR = Path(__file__).resolve().parent / "conf"
+# Key of ``rates`` for the network input (binary event frames); other keys are neuron layer names.
+INPUT_RATE_KEY = "input"
 
 SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.LSTM, nn.GRU, nn.RNN)
 NEURONS = (LIAFNeuron, RecurrentLIAF)
@@ -108,9 +110,10 @@ class _Tracer:
     """
 
     def __init__(self, model: nn.Module, measured: bool, input_binary: bool, spike_rate: float, ann: bool,
-                 spiking_model: bool):
-        self.measured, self.spike_rate, self.ann = measured, spike_rate, ann
+                 spiking_model: bool, rates: Mapping[str, float]):
+        self.measured, self.spike_rate, self.ann, self.rates = measured, spike_rate, ann, rates
         self.spike_driven, self.paper_spike_driven = input_binary, spiking_model
+        self.source = INPUT_RATE_KEY  # the layer whose spikes drive the current signal
         self.layers: dict[str, LayerCount] = {}
         self.handles = []
         for name, module in model.named_modules():
@@ -147,6 +150,7 @@ class _Tracer:
                 layer.paper_mults += 2 * elements
                 layer.paper_adds += 2 * elements
                 self.spike_driven = self.paper_spike_driven = module.spiking
+                self.source = name
                 return
             self._synaptic(layer, module, inputs[0], output)
             self.spike_driven = self.paper_spike_driven = False
@@ -177,8 +181,9 @@ class _Tracer:
                 layer.acs += accumulates
                 layer.macs += dense - input_part
             else:
-                layer.input_nonzero += self.spike_rate * float(x.numel())
-                layer.acs += self.spike_rate * input_part
+                rate = self.rates.get(self.source, self.spike_rate)
+                layer.input_nonzero += rate * float(x.numel())
+                layer.acs += rate * input_part
                 layer.macs += dense - input_part
         else:
             layer.macs += dense
@@ -230,15 +235,53 @@ def _dummy_inputs(spec: DataSpec, device: torch.device) -> tuple[torch.Tensor, .
             torch.zeros(spec.query_len, 1, dtype=torch.long, device=device))
 
 
-def profile_model(model: nn.Module, spec: DataSpec, inputs=None, spike_rate: float = DEFAULT_SPIKE_RATE) -> dict:
+def energy_per_op(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """:data:`ENERGY_PJ` with ``overrides`` (pJ per operation) applied; unknown keys or negative
+    values raise ``ValueError`` naming them."""
+    table = dict(ENERGY_PJ)
+    for key, value in (overrides or {}).items():
+        if key not in ENERGY_PJ:
+            raise ValueError(f"energy per operation: unknown operation {key!r}; choose from {sorted(ENERGY_PJ)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"energy per operation {key}={value!r}: expected a number of pJ >= 0")
+        table[key] = float(value)
+    return table
+
+
+def _check_rates(model: nn.Module, rates: Mapping[str, float]) -> dict[str, float]:
+    """``rates`` keyed by neuron module name (``convs.0.neuron``); the owning layer's name as the
+    firing-rate telemetry writes it (``convs.0``, :mod:`liafnet.telemetry`) is accepted too."""
+    names = [name for name, module in model.named_modules() if isinstance(module, NEURONS)]
+    aliases = {name.removesuffix(".neuron"): name for name in names}
+    checked = {}
+    for key, value in rates.items():
+        name = key if key == INPUT_RATE_KEY or key in names else aliases.get(key)
+        if name is None:
+            raise ValueError(f"rates: {key!r} is not a neuron layer of {type(model).__name__}; keys are "
+                             f"{INPUT_RATE_KEY!r} or one of {names}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"rates[{key!r}] = {value!r}: a firing rate must be a number in [0, 1]")
+        checked[name] = float(value)
+    return checked
+
+
+def profile_model(model: nn.Module, spec: DataSpec, inputs=None, spike_rate: float = DEFAULT_SPIKE_RATE,
+                  rates: Mapping[str, float] | None = None,
+                  energy_pj: Mapping[str, float] | None = None) -> dict:
     """Count parameters and operations per sample over the whole sequence.
 
     ``inputs``: a batch as the model takes it (a tensor ``[T, B, ...]`` or a tuple); spike rates are
-    then measured on it. Without it the model runs on the ``meta`` device with the ``spike_rate``
-    assumed for every spike-driven input (event frames are assumed binary).
+    then measured on it. Without it the model runs on the ``meta`` device; a spike-driven input
+    fires at ``rates[<name of the neuron layer driving it>]`` (``rates["input"]`` for binary event
+    frames at the network input) where given, e.g. measured firing rates of a trained run, else at
+    the assumed ``spike_rate``. ``energy_pj`` overrides entries of :data:`ENERGY_PJ` (pJ per op).
+    Raises ``ValueError`` for a rate outside [0, 1], a rate key that is not a neuron layer, or an
+    unknown energy key.
     """
     if not 0.0 <= spike_rate <= 1.0:
         raise ValueError(f"spike_rate must be in [0, 1], got {spike_rate}")
+    rates = _check_rates(model, rates or {})
+    pj = energy_per_op(energy_pj)
     measured = inputs is not None
     neurons = [m for m in model.modules() if isinstance(m, NEURONS)]
     spiking_model = any(m.spiking for m in neurons)
@@ -251,7 +294,8 @@ def profile_model(model: nn.Module, spec: DataSpec, inputs=None, spike_rate: flo
         inputs = _dummy_inputs(spec, torch.device("meta"))
         input_binary = spec.kind == "events"
     batch = inputs[0].shape[1]
-    tracer = _Tracer(runner, measured, input_binary, spike_rate, ann=not neurons, spiking_model=spiking_model)
+    tracer = _Tracer(runner, measured, input_binary, spike_rate, ann=not neurons, spiking_model=spiking_model,
+                     rates={} if measured else rates)
     was_training = runner.training
     runner.eval()
     try:
@@ -276,10 +320,19 @@ def profile_model(model: nn.Module, spec: DataSpec, inputs=None, spike_rate: flo
         layers.append(row)
     as_int = {key: round(value) for key, value in totals.items()}
     energy_pj = {
-        "synaptic_mac": as_int["macs"] * ENERGY_PJ["mac"],
-        "synaptic_ac": as_int["acs"] * ENERGY_PJ["ac"],
-        "neuron": as_int["neuron_mults"] * ENERGY_PJ["neuron_mult"] + as_int["neuron_adds"] * ENERGY_PJ["neuron_add"],
+        "synaptic_mac": as_int["macs"] * pj["mac"],
+        "synaptic_ac": as_int["acs"] * pj["ac"],
+        "neuron": as_int["neuron_mults"] * pj["neuron_mult"] + as_int["neuron_adds"] * pj["neuron_add"],
     }
+    changed = {key: value for key, value in pj.items() if value != ENERGY_PJ[key]}
+    if measured:
+        mode, note = "measured", "nonzero inputs counted on the given batch"
+    elif rates:
+        mode = "given rates"
+        note = (f"spike-driven inputs fire at the given rates {rates}; any other at the assumed rate {spike_rate}")
+    else:
+        mode = "analytic"
+        note = f"every spike-driven input (binary event frames, LIF outputs) assumed to fire at rate {spike_rate}"
     return {
         **count_parameters(model),
         "macs": as_int["macs"],
@@ -290,15 +343,15 @@ def profile_model(model: nn.Module, spec: DataSpec, inputs=None, spike_rate: flo
         "energy": {
             "total_uj": sum(energy_pj.values()) / 1e6,
             "parts_uj": {key: value / 1e6 for key, value in energy_pj.items()},
-            "pj_per_op": ENERGY_PJ,
-            "source": ENERGY_SOURCE,
+            "pj_per_op": pj,
+            "source": ENERGY_SOURCE if not changed else f"user-set {changed}; the rest: {ENERGY_SOURCE}",
         },
         "rates": {
-            "mode": "measured" if measured else "analytic",
+            "mode": mode,
             "spike_rate": None if measured else spike_rate,
+            "given": None if measured else rates,
             "input_spike_driven": input_binary,
-            "note": ("nonzero inputs counted on the given batch" if measured else
-                     f"every spike-driven input (binary event frames, LIF outputs) assumed to fire at rate {spike_rate}"),
+            "note": note,
         },
         "per_sample": True,
         "time_steps": spec.time_steps if spec.kind == "events" else spec.story_len,
@@ -306,119 +359,3 @@ def profile_model(model: nn.Module, spec: DataSpec, inputs=None, spike_rate: flo
                              "label": PAPER_LABEL},
         "layers": layers,
     }
-
-
-# ------------------------------------------------------------------------------------------ CLI
-
-
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides)
-
-
-def profile_config(overrides: list[str], spike_rate: float = DEFAULT_SPIKE_RATE) -> dict:
-    """Compose ``conf/train.yaml`` with ``overrides`` and profile its model on its data spec."""
-    from omegaconf import OmegaConf
-
-    from liafnet.models import build_model
-
-    cfg = _compose(overrides)
-    if cfg.data.get("spec") is None:
-        raise ValueError(f"data config {cfg.data.get('name')!r} has no spec: profiling needs data.spec")
-    if cfg.data.spec.kind == "text":
-        # A text spec (vocabulary, lengths) is only known once the datamodule has read its files.
-        import hydra
-
-        datamodule = hydra.utils.instantiate(cfg.data.datamodule, seed=int(cfg.seed))
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-        spec = datamodule.spec
-    else:
-        spec = DataSpec(**OmegaConf.to_container(cfg.data.spec, resolve=True))
-    options = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k not in ("family", "readout")}
-    model = build_model(cfg.model.family, spec, **options)
-    return {"model": cfg.model.family, "data": cfg.data.name, **profile_model(model, spec, spike_rate=spike_rate)}
-
-
-TABLE_COLUMNS = ("data", "model", "params", "bn_params", "neuron_params", "dense_macs", "macs", "acs", "synops",
-                 "energy_uj", "paper_mults", "paper_adds")
-
-
-def efficiency_table(out: Path, spike_rate: float = DEFAULT_SPIKE_RATE) -> list[dict]:
-    """Profile every ``conf/model`` family on every event ``conf/data`` config; write ``out``.md/.csv."""
-    from omegaconf import OmegaConf
-    from tabulate import tabulate
-
-    from liafnet.models import FAMILIES
-    from liafnet.models.vision import LAYOUTS
-
-    def order(names: list[str], preferred: tuple) -> list[str]:
-        return sorted(names, key=lambda name: (preferred.index(name) if name in preferred else len(preferred), name))
-
-    models = order([path.stem for path in (CONF_DIR / "model").glob("*.yaml")], FAMILIES)
-    datasets = []
-    for path in (CONF_DIR / "data").glob("*.yaml"):
-        spec = OmegaConf.load(path).get("spec")
-        if spec is not None and spec.get("kind") == "events":
-            datasets.append(path.stem)
-    datasets = order(datasets, tuple(LAYOUTS))
-    rows = []
-    for data in datasets:
-        for model in models:
-            stats = profile_config([f"model={model}", f"data={data}"], spike_rate)
-            rows.append({"data": data, "model": model, **{k: stats[k] for k in TABLE_COLUMNS[2:9]},
-                         "energy_uj": round(stats["energy"]["total_uj"], 3),
-                         "paper_mults": stats["paper_convention"]["multiplications"],
-                         "paper_adds": stats["paper_convention"]["additions"]})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".csv"), "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=TABLE_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    notes = (
-        "\n\nPer sample over the whole sequence, computed by `python -m liafnet.profile` from the model and data "
-        "configs (no data files). `params` = weights + biases; BN affine and decay parameters apart. "
-        "`macs`: synaptic multiply-accumulates on analog inputs; `acs`: accumulates on spike-driven inputs "
-        f"(binary event frames, LIF spikes), assumed rate {spike_rate}; `synops = macs + acs`. "
-        f"Energy: {ENERGY_SOURCE}; neuron updates 2 mult + 2 add each. `paper_*`: {PAPER_LABEL}. "
-        "See docs/profile.md.\n")
-    table = tabulate([[row[c] for c in TABLE_COLUMNS] for row in rows], headers=TABLE_COLUMNS, tablefmt="github",
-                     intfmt=",", floatfmt=",.3f")
-    out.with_suffix(".md").write_text("# Model efficiency\n\n" + table + notes)
-    return rows
-
-
-def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    usage = ("usage: python -m liafnet.profile model=<family> data=<dataset> [overrides] [--spike-rate R]\n"
-             "       python -m liafnet.profile --table outputs/tables/efficiency [--spike-rate R]")
-    if any(a in ("-h", "--help") for a in argv):
-        print(usage)
-        return
-    spike_rate, table = DEFAULT_SPIKE_RATE, None
-    overrides = []
-    args = iter(argv)
-    for arg in args:
-        if arg in ("--spike-rate", "--table"):
-            value = next(args, None)
-            if value is None:
-                sys.exit(f"{arg} needs a value\n{usage}")
-            if arg == "--spike-rate":
-                spike_rate = float(value)
-            else:
-                table = Path(value)
-        elif arg.startswith("--"):
-            sys.exit(f"unknown flag {arg}\n{usage}")
-        else:
-            overrides.append(arg)
-    if table is not None:
-        rows = efficiency_table(table, spike_rate)
-        print(f"wrote {table.with_suffix('.md')} and {table.with_suffix('.csv')} ({len(rows)} rows)")
-        return
-    print(json.dumps(profile_config(overrides, spike_rate), indent=2))
-
-
-if __name__ == "__main__":
-    main()
