@@ -164,6 +164,14 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
     assert "35.0 ± 7.1 (n=2)" in text and "1 single supporting fact" in text and "passed (≥ 95%)" in text
     assert "Claim check" in text and "LIAF (DenseLIAF towers) 65.5 vs" in text
 
+    # A trial run of another command in the same sweep folder never replaces a filed cell.
+    _fake_run(sweep, "two_tower", "gru", None, 2, 1, 0.1)
+    trial = next(sweep.glob("data.task=2,model=gru,seed=1,*")) / "metrics.json"
+    trial.write_text(json.dumps({**json.loads(trial.read_text()), "overrides": ["model=gru", "trainer.max_epochs=1"]}))
+    assert babi_results_main(["collect", *common]) == 0
+    assert json.loads((results / "two_tower" / "cells" / "gru" / "task02-seed1" / "metrics.json").read_text()) == record
+    shutil.rmtree(tmp_path / "outputs")
+
     # Another machine: the filed cells go back into the sweep folders, where train.py skips them.
     assert babi_results_main(["collect", *common]) == 0  # nothing to collect, nothing lost
     assert len(list((results / "two_tower" / "cells").rglob("metrics.json"))) == 18

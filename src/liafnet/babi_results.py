@@ -109,10 +109,18 @@ def cell_path(results: Path, record: dict) -> Path:
             f"task{int(record['data.task']):02d}-seed{record['seed']}" / "metrics.json")
 
 
+def _command(record: dict) -> list[str]:
+    """The overrides that make a run what it is (not where its data or outputs live)."""
+    return sorted(o for o in record.get("overrides") or ()
+                  if o.split("=", 1)[0].lstrip("+~") not in ("data.root", "paths.output_dir", "paths.data_dir"))
+
+
 def collect(sweep_dir: Path, results: Path, setting: str) -> int:
     """File every finished run of ``setting`` under ``sweep_dir`` into ``results``; returns the count.
 
-    A cell already in ``results`` is replaced only by a run whose record differs (a re-run)."""
+    A cell already in ``results`` is replaced by a re-run of the same command (same overrides, apart
+    from data and output paths), never by a run of another command (e.g. a shorter trial run in the
+    same sweep folder): that run is reported and skipped; delete the cell to file it."""
     written = 0
     for path in sorted(sweep_dir.rglob("metrics.json")):
         try:
@@ -123,7 +131,12 @@ def collect(sweep_dir: Path, results: Path, setting: str) -> int:
         if record is None or record["setting"] != setting:
             continue
         target = cell_path(results, record)
-        if not target.is_file() or json.loads(target.read_text()) != record:
+        filed = json.loads(target.read_text()) if target.is_file() else None
+        if filed is not None and _command(filed) != _command(record):
+            print(f"bAbI {setting}: kept {target}; {path.parent} was run with other overrides "
+                  f"{_command(record)} (delete the cell to file this run instead)", flush=True)
+            continue
+        if filed != record:
             atomic_write_json(target, record)
             written += 1
     return written
