@@ -99,7 +99,7 @@ def cell_record(metrics: dict, run_dir: Path, sweep_dir: Path) -> dict | None:
         "params": metrics.get("params"), "skipped_steps": metrics.get("skipped_steps"),
         "git_rev": metrics.get("git_rev"), "overrides": metrics.get("overrides"),
         "sweep_subdir": run_dir.relative_to(sweep_dir).as_posix(),
-        "model_config": {k: v for k, v in model.items()},
+        "model_config": dict(model),
     }
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
 
