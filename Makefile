@@ -6,7 +6,8 @@ SEEDS ?= 3
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help install train test test-fast bench gpu-check tables tables-smoke table-efficiency table-gesture \
-	table-cifar10_dvs table-mnist_dvs table-babi data-synthetic data-mnist_dvs data-cifar10_dvs \
+	table-cifar10_dvs table-mnist_dvs table-babi table-babi_two_tower babi-results data-synthetic \
+	data-mnist_dvs data-cifar10_dvs \
 	data-dvs_gesture data-babi clean
 
 help:  ## list targets
@@ -98,7 +99,8 @@ tables-smoke: install  ## every table's grid through its recipe on tiny stand-in
 	  ( $(call table_cmd,$$t,$(SMOKE_COMMON) +standin=$${t}_tiny,++table_spec.smoke=true) ) || status=1; \
 	done; \
 	if [ -n "$(BABI_ROOT)" ]; then \
-	  ( $(call table_cmd,babi,$(SMOKE_BABI) data.root=$(BABI_ROOT),++table_spec.smoke=true) ) || status=1; \
+	  $(PY) -m liafnet.babi_results run --seeds 1 --extra-seeds 0 --results outputs/smoke/results/babi \
+	    $(SMOKE_BABI) data.root=$(BABI_ROOT) +table_spec.smoke=true || status=1; \
 	else echo "tables-smoke: bAbI skipped, no copy found (make data-babi)"; fi; \
 	exit $$status
 
@@ -107,7 +109,19 @@ tables-smoke: install  ## every table's grid through its recipe on tiny stand-in
 BABI_ROOT ?= $(patsubst %/en,%,$(firstword $(wildcard data/babi/tasks_1-20_v1-2/en ../shared/data/babi/en)))
 data-babi: install  ## download bAbI v1.2 into data/babi and verify it (or print where to put a copy)
 	$(PY) -m liafnet.data.babi_download --root data/babi
-# The bAbI table's own overrides (also given to the plan of `make tables`).
+# The bAbI tables' data overrides (also given to the plan of `make tables`).
 BABI_TABLE_ARGS = seed='range(0,$(SEEDS))' $(if $(BABI_ROOT),data.root=$(BABI_ROOT))
-table-babi: install  ## bAbI: 20 tasks x liaf lif lstm gru x SEEDS seeds (2 jobs at a time), then the table
-	$(call table_cmd,babi,$(BABI_TABLE_ARGS) $(TABLE_ARGS))
+# Settings (docs/babi.md): keras1 (summed question, conf/table/babi.yaml) and two_tower
+# (conf/table/babi_two_tower.yaml). Finished runs are filed under results/babi/<setting>/cells and the
+# tables rebuilt from there; a rerun (here or on another machine) skips the cells already filed.
+BABI_SETTING ?= keras1 two_tower
+EXTRA_SEEDS ?= 1
+BABI_FLAGS = $(foreach s,$(BABI_SETTING),--setting $(s))
+table-babi: install  ## bAbI: 20 tasks x liaf lif lstm gru x SEEDS seeds + extras x EXTRA_SEEDS, per BABI_SETTING; results/babi
+	$(PY) -m liafnet.babi_results run $(BABI_FLAGS) --seeds $(SEEDS) --extra-seeds $(EXTRA_SEEDS) \
+		$(if $(BABI_ROOT),data.root=$(BABI_ROOT)) $(TABLE_ARGS)
+table-babi_two_tower: install  ## bAbI, the two_tower setting only (make table-babi BABI_SETTING=two_tower)
+	$(MAKE) --no-print-directory table-babi BABI_SETTING=two_tower
+babi-results: install  ## bAbI: file finished runs of outputs/ under results/babi, rebuild the tables from results/ alone
+	$(PY) -m liafnet.babi_results collect $(BABI_FLAGS) $(TABLE_ARGS)
+	$(PY) -m liafnet.babi_results table $(BABI_FLAGS) --seeds $(SEEDS)

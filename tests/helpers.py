@@ -172,8 +172,8 @@ def spike_params(surrogate, reset, detach, v_reset) -> NeuronParams:
 
 
 # ---- bAbI
-# Three stories in the bAbI file format (ids restart at 1 for a new story).
-SAMPLE = (
+# A hand-written bAbI file: three stories, answers with commas, supporting facts over two lines.
+BABI_SAMPLE = (
     "1 Mary moved to the bathroom.\n"
     "2 John went to the hallway.\n"
     "3 Where is Mary? \tbathroom\t1\n"
@@ -219,3 +219,27 @@ class KillAt(Callback):
     def on_save_checkpoint(self, trainer, pl_module, checkpoint):
         if self.point == "checkpoint" and trainer.current_epoch == self.epoch:
             os.fsync = self._die
+
+
+def write_babi_task1(folder: Path, stories: int, seed: int = 0) -> None:
+    """``qa1_single-supporting-fact_{train,test}.txt`` in ``folder``: random stories in the real
+    file format ("<name> moved to the <place>." facts, "Where is <name>?" questions answered by
+    that person's latest place), 1 to 12 facts each, so story lengths vary from batch to batch."""
+    import random
+
+    names, places = ("Mary", "John", "Daniel", "Sandra"), ("kitchen", "garden", "office", "hallway")
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        lines = []
+        for _ in range(stories):
+            where, line = {}, 0
+            for _ in range(rng.randint(1, 12)):
+                name, place = rng.choice(names), rng.choice(places)
+                line += 1
+                lines.append(f"{line} {name} moved to the {place}.")
+                where[name] = (place, line)
+            name = rng.choice(sorted(where))
+            line += 1
+            lines.append(f"{line} Where is {name}? \t{where[name][0]}\t{where[name][1]}")
+        (folder / f"qa1_single-supporting-fact_{split}.txt").write_text("\n".join(lines) + "\n")

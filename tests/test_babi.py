@@ -24,7 +24,8 @@ from liafnet.data.babi import (
     tokenize,
 )
 from liafnet.data.errors import DatasetNotFoundError
-from tests.helpers import SAMPLE, SHARED_DATA
+from tests.helpers import BABI_SAMPLE as SAMPLE
+from tests.helpers import SHARED_DATA
 
 BABI_ROOT = SHARED_DATA / "babi"
 
@@ -207,10 +208,44 @@ def test_bucket_sampler_is_seeded_per_epoch():
     a, b = BucketBatchSampler(lengths, 16, True, seed=1), BucketBatchSampler(lengths, 16, True, seed=1)
     first = list(a)
     assert first == list(b)
-    a.set_epoch(1)
+    a.sampler.set_epoch(1)  # where Lightning's fit loop calls it (batch_sampler.sampler)
     assert list(a) != first
+    b.set_epoch(1)
+    assert list(a) == list(b)
     assert list(BucketBatchSampler(lengths, 16, True, seed=2)) != first
     assert list(BucketBatchSampler(lengths, 16, False)) == [list(range(i, min(i + 16, 300))) for i in range(0, 300, 16)]
+
+
+@pytest.mark.parametrize("replicas", [2, 3])
+@pytest.mark.parametrize("n", [97, 300])
+def test_bucket_sampler_shards_over_ranks(replicas, n):
+    lengths = np.random.default_rng(1).integers(1, 200, n)
+    ranks = [BucketBatchSampler(lengths, 8, True, seed=5, pool_batches=4, num_replicas=replicas, rank=r)
+             for r in range(replicas)]
+    single = BucketBatchSampler(lengths, 8, True, seed=5, pool_batches=4)
+    for epoch in (0, 1):
+        for sampler in ranks + [single]:
+            sampler.set_epoch(epoch)
+        shares = [list(s) for s in ranks]
+        # Training: equal step counts per rank (DDP all-reduces every step), disjoint examples,
+        # made of the single-process epoch's batches, with fewer than `replicas` batches dropped.
+        assert len({len(share) for share in shares}) == 1 and all(len(s) == len(r) for s, r in zip(shares, ranks))
+        seen = [i for share in shares for batch in share for i in batch]
+        assert len(seen) == len(set(seen))
+        whole = list(single)
+        assert all(batch in whole for share in shares for batch in share)
+        assert len(whole) - sum(map(len, shares)) < replicas
+    # Evaluation: every example exactly once over the ranks, nothing repeated to even them out.
+    evaluation = [BucketBatchSampler(lengths, 8, False, num_replicas=replicas, rank=r) for r in range(replicas)]
+    seen = [i for s in evaluation for batch in s for i in batch]
+    assert sorted(seen) == list(range(n))
+    assert [len(list(s)) for s in evaluation] == [len(s) for s in evaluation]
+    # Fewer batches than ranks: still at least one batch per rank (Lightning needs one), each example once.
+    tiny = [BucketBatchSampler(lengths[:10], 8, False, num_replicas=replicas, rank=r) for r in range(replicas)]
+    assert all(len(s) == len(list(s)) == 1 for s in tiny)
+    assert sorted(i for s in tiny for batch in s for i in batch) == list(range(10))
+    with pytest.raises(ValueError, match="rank 2 of 2"):
+        BucketBatchSampler(lengths, 8, False, num_replicas=2, rank=2)
 
 
 def test_split_by_story_keeps_stories_whole_and_is_seeded():

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from liafnet.data.errors import DatasetNotFoundError
@@ -184,34 +185,81 @@ def collate_babi(batch):
     return (pre_pad(stories), pre_pad(questions)), torch.tensor(answers, dtype=torch.long)
 
 
-class BucketBatchSampler(Sampler[list[int]]):
-    """Batches of examples of similar story length, so each batch pads only to its own longest story.
+class EpochPermutation(Sampler[int]):
+    """All indices ``0..n-1`` in a random order that depends only on ``(seed, epoch)``.
 
-    Training (``shuffle=True``): each epoch shuffles the indices, sorts them by length within pools
-    of ``pool_batches`` batches, cuts the pools into batches and shuffles the batch order; the
-    randomness depends only on ``(seed, epoch)``. Evaluation: one pass in length order.
+    The epoch state of :class:`BucketBatchSampler` lives here, because Lightning calls ``set_epoch``
+    on ``dataloader.sampler`` and ``dataloader.batch_sampler.sampler`` at the start of every epoch
+    (``lightning.fabric.utilities.data._set_sampler_epoch``), never on the batch sampler itself.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0, pool_batches: int = 50):
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
-        self.lengths = np.asarray(lengths)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
+    def __init__(self, n: int, seed: int = 0):
+        self.n = n
         self.seed = seed
-        self.pool = batch_size * pool_batches
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of each epoch."""
+        """Called by Lightning's fit loop at the start of each epoch (also after a resume)."""
         self.epoch = epoch
 
-    def _batches(self) -> list[np.ndarray]:
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng((self.seed, self.epoch))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.rng().permutation(self.n).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of examples of similar story length, so each batch pads only to its own longest story.
+
+    Training (``shuffle=True``): each epoch takes the indices in the order of :attr:`sampler` (a
+    seeded :class:`EpochPermutation`), sorts them by length within pools of ``pool_batches``
+    batches, cuts the pools into batches and shuffles the batch order; the randomness depends only
+    on ``(seed, epoch)``, so every rank of a DDP run computes the same batches. Evaluation
+    (``shuffle=False``): one pass in length order.
+
+    Sharding (``num_replicas > 1``, one per DDP rank): rank ``r`` takes batches ``r, r + R, ...`` of
+    that list, so the ranks see disjoint parts of the same length buckets. Training drops the last
+    ``len % R`` batches of the epoch (a different few every epoch), so every rank runs the same
+    number of optimiser steps, which DDP's gradient all-reduce needs; ``batch_size`` is then the
+    per-rank batch. Evaluation drops and repeats nothing: the ranks' shares differ by at most one
+    batch and together hold every example exactly once, in the same batches as one process (so
+    each story gets the same padding); a split with fewer batches than ranks is cut into one smaller
+    batch per rank instead.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, shuffle: bool, seed: int = 0,
+                 pool_batches: int = 50, num_replicas: int = 1, rank: int = 0):
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} of {num_replicas} replicas: need 0 <= rank < num_replicas")
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.pool = batch_size * pool_batches
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.sampler = EpochPermutation(len(self.lengths), seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Same as ``sampler.set_epoch`` (for callers outside Lightning)."""
+        self.sampler.set_epoch(epoch)
+
+    def _all_batches(self) -> list[np.ndarray]:
+        """Every rank's batches, in epoch order (identical on every rank)."""
         n = len(self.lengths)
         if not self.shuffle:
             order = np.argsort(self.lengths, kind="stable")
+            if 0 < n and self._count_all() < self.num_replicas:
+                # Fewer batches than ranks (a tiny split): one smaller batch per rank, as far as the
+                # examples go, since Lightning needs at least one batch on every rank.
+                return [part for part in np.array_split(order, self.num_replicas) if len(part)]
             return [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
-        rng = np.random.default_rng((self.seed, self.epoch))
+        rng = self.sampler.rng()
         order = rng.permutation(n)
         batches = []
         for start in range(0, n, self.pool):
@@ -220,14 +268,25 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches += [pool[i:i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
+    def _count_all(self) -> int:
+        n = len(self.lengths)
+        if not self.shuffle:
+            return -(-n // self.batch_size)
+        return sum(-(-min(self.pool, n - s) // self.batch_size) for s in range(0, n, self.pool))
+
     def __iter__(self) -> Iterator[list[int]]:
-        return (batch.tolist() for batch in self._batches())
+        batches = self._all_batches()
+        if self.shuffle:
+            batches = batches[:len(batches) - len(batches) % self.num_replicas]
+        return (batch.tolist() for batch in batches[self.rank::self.num_replicas])
 
     def __len__(self) -> int:
-        if not self.shuffle:
-            return -(-len(self.lengths) // self.batch_size)
-        return sum(-(-min(self.pool, len(self.lengths) - s) // self.batch_size)
-                   for s in range(0, len(self.lengths), self.pool))
+        total = self._count_all()
+        if self.shuffle:
+            return total // self.num_replicas
+        if total < self.num_replicas:
+            total = min(len(self.lengths), self.num_replicas)
+        return len(range(self.rank, total, self.num_replicas))
 
 
 def split_by_story(stories: Sequence[tuple[int, int]], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -291,6 +350,8 @@ class BabiDataModule(LightningDataModule):
         self.spec: DataSpec | None = None
         self.train_set = self.val_set = self.test_set = None
         self.bad_files: list[str] = []
+        self.test_seen = 0  # test examples evaluated by this rank in the last trainer.test
+        self.test_counted: int | None = None  # ... summed over the ranks (after teardown)
 
     @staticmethod
     def _resolve_root(root: Path, variant: str) -> Path:
@@ -328,9 +389,30 @@ class BabiDataModule(LightningDataModule):
             query_len=max(len(e.question) for e in everything),
         )
 
+    def _replicas(self) -> tuple[int, int]:
+        """``(world size, global rank)`` of the attached Trainer; ``(1, 0)`` outside one.
+
+        Under DDP the batch sampler shards itself (:class:`BucketBatchSampler`), so Lightning must
+        not inject its DistributedSampler: it cannot go into a custom batch sampler, and for
+        validation and test it would repeat examples to even out the ranks.
+        """
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1:
+            return 1, 0
+        connector = getattr(trainer, "_accelerator_connector", None)
+        if getattr(connector, "use_distributed_sampler", False):
+            raise ValueError(
+                "data=babi under DDP needs trainer.use_distributed_sampler=false (got true): its "
+                "length-bucketing batch sampler shards the batches over the ranks itself. "
+                "experiment=babi and experiment=babi_two_tower set it; add "
+                "trainer.use_distributed_sampler=false to the command otherwise.")
+        return trainer.world_size, trainer.global_rank
+
     def _loader(self, dataset: BabiDataset, shuffle: bool) -> DataLoader:
         lengths = dataset.story_lengths if self.bucket else np.zeros(len(dataset), dtype=np.int64)
-        sampler = BucketBatchSampler(lengths, self.batch_size, shuffle=shuffle, seed=self.seed)
+        replicas, rank = self._replicas()
+        sampler = BucketBatchSampler(lengths, self.batch_size, shuffle=shuffle, seed=self.seed,
+                                     num_replicas=replicas, rank=rank)
         return DataLoader(dataset, batch_sampler=sampler, num_workers=self.num_workers,
                           collate_fn=collate_babi, persistent_workers=self.num_workers > 0)
 
@@ -341,4 +423,24 @@ class BabiDataModule(LightningDataModule):
         return self._loader(self.val_set, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
+        self.test_seen = 0
         return self._loader(self.test_set, shuffle=False)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Counts the test examples this rank evaluated (see :meth:`teardown`)."""
+        if self.trainer is not None and self.trainer.testing:
+            self.test_seen += int(batch[1].numel())
+        return batch
+
+    def teardown(self, stage: str) -> None:
+        """After ``trainer.test``: the number of test examples evaluated, summed over the ranks.
+
+        ``test_counted`` equals ``len(test_set)`` when every test example was evaluated exactly
+        once (fewer with ``trainer.limit_test_batches``); the line is logged by rank 0.
+        """
+        if stage != "test" or self.trainer is None or self.test_set is None:
+            return
+        seen = torch.tensor(float(self.test_seen), device=self.trainer.strategy.root_device)
+        self.test_counted = int(self.trainer.strategy.reduce(seen, reduce_op="sum").item())
+        rank_zero_info(f"bAbI test split: {self.test_counted} examples evaluated over "
+                       f"{self.trainer.world_size} rank(s); the split holds {len(self.test_set)}")

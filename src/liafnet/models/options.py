@@ -17,11 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from liafnet.layers import RECURRENT_NORMS, LayerOptions
+from liafnet.layers import LSTM_GATES, LSTM_INITS, RECURRENT_NORMS, LayerOptions
 from liafnet.neurons import LIAFNeuronOptions, LIFNeuronOptions
 from liafnet.schema import OptionError, Options, option
 
 READOUTS = ("mean", "last")
+# The liaf/lif bAbI encoders (docs/babi.md); the LIAF-LSTM ones are liaf only.
+LSTM_CELL_ENCODERS = ("liaf_lstm", "liaf_lstm_rec")
+TEXT_ENCODERS = ("rnn", "dense", *LSTM_CELL_ENCODERS)
 
 
 @dataclass
@@ -65,12 +68,18 @@ class TextOptions(Options):
 class SpikingTextOptions(TextOptions):
     """Text keys of the LIAF/LIF readers."""
 
-    text_encoder: str = option("rnn", choices=("rnn", "dense"), kind="text",
-                               doc="rnn: LIAF-RNN (recurrent weights on the membrane) | dense: DenseLIAF")
+    text_encoder: str = option("rnn", choices=TEXT_ENCODERS, kind="text",
+                               doc="rnn: LIAF-RNN (recurrent weights on the membrane) | dense: DenseLIAF | "
+                                   "liaf_lstm: the authors' 2020 LIAF-LSTM cell (liaf only) | liaf_lstm_rec: "
+                                   "the same with recurrent gate input (liafnet extension, not in the authors' code)")
     text_recurrent_norm: str = option("gain", choices=RECURRENT_NORMS, kind="text",
                                       doc="gain: LIAF-RNN loop gain alpha*||W_v|| capped at 1 | none")
     text_neuron: Dict[str, Any] = option({}, kind="text",
                                          doc="neuron keys that override the shared ones for the text reader")
+    text_lstm_gate: str = option("relu", choices=LSTM_GATES, kind="text",
+                                 doc="liaf_lstm*: the gate function (authors' code: relu; its comment: sigmoid)")
+    text_lstm_init: str = option("authors", choices=LSTM_INITS, kind="text",
+                                 doc="liaf_lstm*: authors (Kaiming normal, biases 0.5) | keras | torch")
 
 
 @dataclass
