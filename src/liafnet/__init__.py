@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from liafnet.checkpoint import load_model
+from liafnet.trained import load_model
 from liafnet.data.aedat import read_aedat
 from liafnet.data.babi import parse_babi
 from liafnet.data.frames import events_to_frames

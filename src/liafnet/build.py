@@ -32,8 +32,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from liafnet.checkpoint import CONFIG_KEY, model_state, read_checkpoint, spec_of_checkpoint
-from liafnet.checkpoint import model_options_of as _options_of_model_node
+from liafnet.trained import CONFIG_KEY, model_state, read_checkpoint, spec_of_checkpoint
+from liafnet.trained import model_options_of as _options_of_model_node
 from liafnet.config import data_kind, to_plain
 from liafnet.data.spec import DataSpec
 
@@ -256,7 +256,7 @@ def resolve_checkpoint(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> 
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """:func:`liafnet.checkpoint.read_checkpoint`: the file as plain containers
+    """:func:`liafnet.trained.read_checkpoint`: the file as plain containers
     (``weights_only=True``); ``FileNotFoundError``/``ValueError`` for a missing or foreign file."""
     return read_checkpoint(path)
 

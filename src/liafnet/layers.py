@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from liafnet.neurons import (
     Decay,
@@ -29,10 +30,25 @@ from liafnet.neurons import (
     neuron_loop,
     spike,
 )
+from liafnet.schema import Options, option
 
 NORMS = ("synaptic", "membrane", "none")
 DENSE_NORMS = ("time", "feature", "none")
 POOL_ORDERS = ("after", "before")
+
+
+@dataclass
+class LayerOptions(Options):
+    """Normalisation and pooling of :class:`ConvLIAF` / :class:`DenseLIAF`: the layers' argument checks
+    and the ``model.*`` keys of the event-frame networks (``liafnet.models.options``)."""
+
+    norm: str = option("synaptic", choices=NORMS, kind="events",
+                       doc="BN on the synaptic input | membrane | none")
+    dense_norm: str = option("time", choices=DENSE_NORMS, kind="events",
+                             doc="dense BN over the time axis (authors' BatchNorm1d(T)) | feature | none")
+    pool_order: str = option("after", choices=POOL_ORDERS, kind="events",
+                             doc="pool after the neuron (authors' early) | before (HEAD)")
+    pool_type: str = option("avg", choices=("avg", "max"), kind="events")
 
 
 def _check_choice(key: str, value, choices: tuple) -> None:
@@ -214,9 +230,7 @@ class ConvLIAF(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        _check_choice("norm", norm, NORMS)
-        _check_choice("pool_order", pool_order, POOL_ORDERS)
-        _check_choice("pool_type", pool_type, ("avg", "max"))
+        LayerOptions.parse({"norm": norm, "pool_order": pool_order, "pool_type": pool_type}, prefix="model.")
         neuron = neuron or neuron_config(spiking=False)
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding)
         self.norm_mode = norm
@@ -274,8 +288,7 @@ class DenseLIAF(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        _check_choice("norm", norm, NORMS)
-        _check_choice("dense_norm", dense_norm, DENSE_NORMS)
+        LayerOptions.parse({"norm": norm, "dense_norm": dense_norm}, prefix="model.")
         neuron = neuron or neuron_config(spiking=False)
         self.linear = nn.Linear(in_features, out_features)
         self.norm_mode = "none" if norm == "none" or dense_norm == "none" else norm

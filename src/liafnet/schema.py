@@ -12,7 +12,7 @@ key applies to. The same dataclass is
 No Hydra here (OmegaConf is not needed either): the models and neurons import this module.
 
 Adding a key: add one field with :func:`option` to the schema that owns it (e.g.
-``dropout: float = option(0.0, ge=0, lt=1, doc="...")`` on :class:`liafnet.models.options.LayerOptions`),
+``dropout: float = option(0.0, ge=0, lt=1, doc="...")`` on :class:`liafnet.models.options.NetworkOptions`),
 then read it where it is used; the YAML files need no change unless the key's default differs
 for one config.
 """

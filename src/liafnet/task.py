@@ -18,7 +18,7 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_warn
 from torchmetrics.classification import MulticlassAccuracy
 
-from liafnet.checkpoint import CONFIG_KEY, SPEC_KEY
+from liafnet.trained import CONFIG_KEY, SPEC_KEY
 from liafnet.models.options import READOUTS
 from liafnet.run_options import LOSSES
 

@@ -1,4 +1,4 @@
-"""LightningDataModule for event datasets: splits, time-first batches, data checks."""
+"""LightningDataModule for event datasets: splits, time-first batches, the DataSpec from the dataset."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The model-config schemas: one dataclass per family, the one home of every model default and check.
 
 A model config (``conf/model/<family>.yaml``, the ``model`` node) is flat: neuron keys
-(:class:`liafnet.neurons.LIAFNeuronOptions`), layer keys (:class:`LayerOptions`), the bAbI reader's
+(:class:`liafnet.neurons.LIAFNeuronOptions`), layer keys (:class:`NetworkOptions`), the bAbI reader's
 ``text_*`` keys (:class:`TextOptions`) and the family's own keys. Keys marked ``kind="events"`` size
 the event-frame networks only, ``kind="text"`` the bAbI reader only; setting one for the other data
 kind is an error (:meth:`liafnet.schema.Options.ignored_for`), never a silent no-op.
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
-from liafnet.layers import DENSE_NORMS, NORMS, POOL_ORDERS, RECURRENT_NORMS
+from liafnet.layers import RECURRENT_NORMS, LayerOptions
 from liafnet.neurons import LIAFNeuronOptions, LIFNeuronOptions
 from liafnet.schema import OptionError, Options, option
 
@@ -36,16 +36,10 @@ class ModelOptions(Options):
 
 
 @dataclass
-class LayerOptions(Options):
-    """Layer keys of LIAF-Net / LIF-SNN on event frames (docs/models.md)."""
+class NetworkOptions(LayerOptions):
+    """Keys of LIAF-Net / LIF-SNN on event frames (docs/models.md): the layers' normalisation and
+    pooling (:class:`liafnet.layers.LayerOptions`) plus dropout, classifier and initialisation."""
 
-    norm: str = option("synaptic", choices=NORMS, kind="events",
-                       doc="BN on the synaptic input | membrane | none")
-    dense_norm: str = option("time", choices=DENSE_NORMS, kind="events",
-                             doc="dense BN over the time axis (authors' BatchNorm1d(T)) | feature | none")
-    pool_order: str = option("after", choices=POOL_ORDERS, kind="events",
-                             doc="pool after the neuron (authors' early) | before (HEAD)")
-    pool_type: str = option("avg", choices=("avg", "max"), kind="events")
     dropout: float = option(0.0, ge=0, lt=1, kind="events")
     classifier: str = option("neuron", choices=("neuron", "linear"), kind="events",
                              doc="the classifier is a LIAF/LIF layer (authors) | a linear layer")
@@ -80,14 +74,14 @@ class SpikingTextOptions(TextOptions):
 
 
 @dataclass
-class LIAFModel(ModelOptions, LIAFNeuronOptions, LayerOptions, SpikingTextOptions):
+class LIAFModel(ModelOptions, LIAFNeuronOptions, NetworkOptions, SpikingTextOptions):
     """LIAF-Net: ``model=liaf``."""
 
     family: str = option("liaf", choices=("liaf",))
 
 
 @dataclass
-class LIFModel(ModelOptions, LIFNeuronOptions, LayerOptions, SpikingTextOptions):
+class LIFModel(ModelOptions, LIFNeuronOptions, NetworkOptions, SpikingTextOptions):
     """LIF-SNN baseline: LIAF-Net's layout with spiking neurons, ``model=lif``."""
 
     family: str = option("lif", choices=("lif",))

@@ -1,4 +1,4 @@
-"""Reading liafnet checkpoints safely, and rebuilding the trained network from one.
+"""Reading a trained run: liafnet checkpoints read safely, and the trained network rebuilt from one.
 
 A checkpoint written by ``liafnet-train`` is a Lightning checkpoint plus two plain entries: the
 resolved run config (:data:`CONFIG_KEY`) and the :class:`~liafnet.data.spec.DataSpec` the model was
