@@ -23,6 +23,8 @@ import torch
 
 from tests.helpers import REPO, subprocess_env
 
+pytestmark = pytest.mark.slow  # each test runs the CLI two or three times (a few seconds each)
+
 BEST_EPOCH, KILL_EPOCH = 1, 2
 COMMON = ("seed=7", "trainer.deterministic=true", "trainer.max_epochs=5", "trainer.limit_train_batches=8",
           "optimizer.lr=0.02", "scheduler=step", "scheduler.step_size=2", "scheduler.gamma=100",

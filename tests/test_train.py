@@ -150,6 +150,15 @@ def test_last_ckpt_is_the_last_epoch_and_a_resume_in_another_folder_tests_the_be
     assert all(torch.equal(tested["state_dict"][k], v) for k, v in expected["state_dict"].items())
 
 
+def test_last_ckpt_is_the_last_epoch_also_when_validation_skips_epochs(make_cfg):
+    cfg = make_cfg(*TINY, "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2")
+    record = train(cfg)
+    folder = Path(cfg.paths.run_dir) / "checkpoints"
+    assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 2  # not validated, still saved
+    assert torch.load(folder / "best.ckpt", weights_only=True)["epoch"] == 1  # the one validated epoch
+    assert record.test_ckpt == str(folder / "best.ckpt")
+
+
 def test_empty_validation_split_trains_without_validation_and_tests_the_last_epoch(make_cfg, tmp_path):
     cfg = make_cfg(*TINY, "trainer.max_epochs=2", "data.datamodule.val_fraction=0")
     record = train(cfg)

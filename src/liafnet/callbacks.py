@@ -59,6 +59,16 @@ class LastEpochCheckpoint(ModelCheckpoint):
         super().__init__(dirpath=dirpath, filename=LAST, monitor=None, save_top_k=1, save_last=False,
                          every_n_epochs=1, enable_version_counter=False)
 
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """Lightning saves after validation, so that the file holds the epoch's validation and
+        early-stopping state; an epoch without validation (``trainer.check_val_every_n_epoch`` > 1)
+        is saved here instead, at its end."""
+        super().on_train_epoch_end(trainer, pl_module)
+        every = trainer.check_val_every_n_epoch
+        validates = trainer.enable_validation and every is not None and (trainer.current_epoch + 1) % every == 0
+        if not validates and not self._should_skip_saving_checkpoint(trainer):
+            self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Nothing to restore: the file is rewritten each epoch (and the stored path may name another
         run's folder, which this run must neither track nor delete)."""
