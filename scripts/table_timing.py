@@ -106,16 +106,10 @@ EXPERIMENTS = {"dvs_gesture": "gesture", "cifar10_dvs": "cifar10_dvs", "mnist_dv
 
 def recipe_budget(layout: str, family: str) -> dict:
     """Batch, training steps and evaluated samples of one table cell under its recipe."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from liafnet.cli import CONF_DIR
+    from liafnet.config import compose
 
     setting = SETTINGS[layout]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[f"experiment={EXPERIMENTS[layout]}", f"model={family}"])
-    GlobalHydra.instance().clear()
+    cfg = compose([f"experiment={EXPERIMENTS[layout]}", f"model={family}"], check=False)
     batch = int(cfg.data.batch_size)
     n_val = round(setting.n_train * float(cfg.data.datamodule.val_fraction))
     n_fit, n_test = setting.n_train - n_val, setting.n_eval - n_val
