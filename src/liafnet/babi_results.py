@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from liafnet.io import atomic_write_json
+from liafnet.record import RunRecord
 
 SETTINGS = {"keras1": "babi", "two_tower": "babi_two_tower"}  # setting -> conf/table/<name>.yaml
 RESULTS_DIR = Path("results") / "babi"
@@ -80,24 +81,24 @@ def _peak_train_acc(run_dir: Path) -> float | None:
     return best
 
 
-def cell_record(metrics: dict, run_dir: Path, sweep_dir: Path) -> dict | None:
+def cell_record(run: RunRecord, run_dir: Path, sweep_dir: Path) -> dict | None:
     """The results/ record of one finished bAbI run, or None if the run is not a finished bAbI
     comparison run (status not ok, or no ``babi_setting`` in its config)."""
-    config = metrics.get("config") or {}
+    config = run.config or {}
     setting = config.get("babi_setting")
-    if metrics.get("status") != "ok" or setting not in SETTINGS or metrics.get("test/acc") is None:
+    if not run.finished or setting not in SETTINGS or run.test_acc is None:
         return None
     model = config.get("model") or {}
     record = {
         "status": "ok", "setting": setting,
         "babi_column": column_of(model.get("family"), model.get("text_encoder")),
-        "model": metrics.get("model"), "data": metrics.get("data"), "seed": metrics.get("seed"),
+        "model": run.model, "data": run.data, "seed": run.seed,
         **{key: _select(config, key) for key in _CONFIG_KEYS},
-        "test/acc": metrics.get("test/acc"), "val/acc": metrics.get("val/acc"),
-        "train_acc_max": _peak_train_acc(run_dir), "epochs": metrics.get("epochs"),
-        "train_time_s": metrics.get("train_time_s"), "samples_per_s": metrics.get("samples_per_s"),
-        "params": metrics.get("params"), "skipped_steps": metrics.get("skipped_steps"),
-        "git_rev": metrics.get("git_rev"), "overrides": metrics.get("overrides"),
+        "test/acc": run.test_acc, "val/acc": run.val_acc,
+        "train_acc_max": _peak_train_acc(run_dir), "epochs": run.epochs,
+        "train_time_s": run.train_time_s, "samples_per_s": run.samples_per_s,
+        "params": run.params, "skipped_steps": run.skipped_steps,
+        "git_rev": run.git_rev, "overrides": run.overrides,
         "sweep_subdir": run_dir.relative_to(sweep_dir).as_posix(),
         "model_config": dict(model),
     }
@@ -124,10 +125,10 @@ def collect(sweep_dir: Path, results: Path, setting: str) -> int:
     written = 0
     for path in sorted(sweep_dir.rglob("metrics.json")):
         try:
-            metrics = json.loads(path.read_text())
+            run = RunRecord.read(path)
         except (OSError, ValueError):
             continue  # a run killed while writing: not finished
-        record = cell_record(metrics, path.parent, sweep_dir) if isinstance(metrics, dict) else None
+        record = cell_record(run, path.parent, sweep_dir)
         if record is None or record["setting"] != setting:
             continue
         target = cell_path(results, record)

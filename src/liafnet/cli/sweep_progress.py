@@ -9,7 +9,6 @@ Sweeps whose jobs print to this console (the basic and joblib launchers) are lef
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -19,6 +18,8 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from liafnet.record import RunRecord
 
 
 def count_jobs(config: DictConfig) -> int:
@@ -76,16 +77,15 @@ class SweepProgress(Callback):
             running = 0
             for path in sorted(sweep_dir.glob("*/metrics.json")):
                 try:
-                    record = json.loads(path.read_text())
+                    record = RunRecord.read(path)
                 except (OSError, ValueError):  # being replaced right now: read it next time
                     continue
-                status = record.get("status")
+                status = record.status
                 if status == "running":
                     running += 1
                 elif path not in reported:
                     reported.add(path)
-                    result = (f"test/acc {record.get('test/acc')}" if status == "ok"
-                              else f"error: {record.get('error')}")
+                    result = f"test/acc {record.test_acc}" if record.finished else f"error: {record.error}"
                     print(f"liafnet sweep: {len(reported)}/{total} done: {path.parent.name}: {status}, {result}",
                           flush=True)
             if stopping:

@@ -15,7 +15,6 @@ tables to run go to stdout, one line, for the Makefile.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from liafnet.data import babi_download, cifar10_dvs, dvs_gesture, mnist_dvs
+from liafnet.record import RunRecord
 
 CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "dvs_gesture": dvs_gesture.check_layout,
@@ -106,11 +106,11 @@ def _estimate(table: str, runs: int, cfg) -> tuple[float, str]:
     times = []
     for path in sweep_dir.rglob("metrics.json") if sweep_dir.is_dir() else ():
         try:
-            metrics = json.loads(path.read_text())
+            record = RunRecord.read(path)
         except (OSError, ValueError):
             continue
-        if metrics.get("status") == "ok" and isinstance(metrics.get("train_time_s"), int | float):
-            times.append(float(metrics["train_time_s"]))
+        if record.finished and isinstance(record.train_time_s, int | float):
+            times.append(float(record.train_time_s))
     if times:
         per_run = sum(times) / len(times) / jobs
         return runs * per_run, f"mean of {len(times)} finished runs in {sweep_dir}, {jobs} at a time"
