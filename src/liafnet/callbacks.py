@@ -1,5 +1,5 @@
 """The Lightning side of a run's checkpoints: ``best.ckpt``, ``last.ckpt``, atomic writes, resume
-from any folder (reading a checkpoint back: :mod:`liafnet.checkpoint`).
+from any folder (reading a checkpoint back: :mod:`liafnet.trained`).
 
 Each run writes into ``<run_dir>/checkpoints/``:
 

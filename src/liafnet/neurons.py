@@ -56,6 +56,7 @@ class Rectangle:
     centre: float | None = None
     half_width: float = 0.5
     height: float = 1.0
+    name = "rectangle"
 
     def grad(self, u: torch.Tensor, threshold: float) -> torch.Tensor:
         centre = threshold if self.centre is None else self.centre
@@ -68,6 +69,7 @@ class Gaussian:
 
     sigma: float = 1.0
     offset: float = 0.2
+    name = "gaussian"
 
     def grad(self, u: torch.Tensor, threshold: float) -> torch.Tensor:
         z = (u - (threshold + self.offset)) / self.sigma

@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="assumed firing rate of spike-driven inputs without a measured one (default %(default)s)")
     parser.add_argument("--rates", type=_rates, help="measured firing rates that replace --spike-rate for those "
                                                      "layers: a JSON file {neuron layer or 'input': rate}, or a "
-                                                     "run's metrics.json with val/rate/<layer> entries")
+                                                     "run's metrics.json (its firing entries val/rate/<layer>)")
     parser.add_argument("--energy", type=_energy, action="append", default=[], metavar="OP=PJ",
                         help=f"energy per operation in pJ, repeatable; defaults {defaults} ({ENERGY_SOURCE})")
     args = parser.parse_intermixed_args(argv)

@@ -38,8 +38,6 @@ from typing import NamedTuple
 
 import torch
 
-from liafnet import neurons
-
 try:
     import triton
 except ImportError:  # the `triton` extra is optional; liafnet.neurons then keeps its own path
@@ -52,7 +50,11 @@ DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 # Neurons per program (and 4 warps): 4 consecutive fp32 values per thread, one 16-byte access.
 BLOCK, NUM_WARPS = 512, 4
 _OUTPUTS = {"ntr": 0, "tr": 1, "spike": 2}
-_ACTS = {neurons.SELU: 0, neurons.ReLU: 1, neurons.LeakyReLU: 2}
+# Activations and surrogates by their ``name`` (liafnet.neurons): the kernel reads NeuronParams by its
+# fields and these names and does not import liafnet.neurons, which dispatches to it (no import circle).
+_ACTS = {"selu": 0, "relu": 1, "leaky_relu": 2}
+_SURROGATES = {"rectangle": 0, "gaussian": 1}
+_RESETS = ("hard", "soft")
 # The NeuronParams fields the kernel implements; a params type with other fields is not supported
 # (supports() is False) rather than silently ignored.
 _KNOWN_FIELDS = ("output", "act", "clamp", "threshold", "fire_ge", "reset", "v_reset", "detach_reset",
@@ -64,15 +66,16 @@ def available() -> bool:
     return triton is not None
 
 
-def supports(x: torch.Tensor, p: neurons.NeuronParams) -> bool:
+def supports(x: torch.Tensor, p) -> bool:
     """Whether :func:`liafnet.neurons.liaf_multistep` should hand this input and these options to
-    :func:`liaf_multistep_triton` (False when disabled by :data:`ENABLED`)."""
+    :func:`liaf_multistep_triton` (False when disabled by :data:`ENABLED`). ``p``: a
+    :class:`liafnet.neurons.NeuronParams`."""
     return ENABLED and available() and x.dtype in DTYPES and _implements(p)
 
 
-def _implements(p: neurons.NeuronParams) -> bool:
-    return (tuple(p._fields) == _KNOWN_FIELDS and p.output in _OUTPUTS and type(p.act) in _ACTS
-            and p.reset in neurons.RESETS and type(p.surrogate) in (neurons.Rectangle, neurons.Gaussian))
+def _implements(p) -> bool:
+    return (tuple(p._fields) == _KNOWN_FIELDS and p.output in _OUTPUTS and getattr(p.act, "name", None) in _ACTS
+            and p.reset in _RESETS and getattr(p.surrogate, "name", None) in _SURROGATES)
 
 
 class KernelOptions(NamedTuple):
@@ -94,22 +97,24 @@ class KernelOptions(NamedTuple):
     sg_scale: float  # rectangle height or the Gaussian's 1 / (sigma sqrt(2 pi))
 
 
-def kernel_options(p: neurons.NeuronParams) -> KernelOptions:
-    """The kernel's view of ``p``; raises ``NotImplementedError`` for options it does not know."""
+def kernel_options(p) -> KernelOptions:
+    """The kernel's view of ``p`` (a :class:`liafnet.neurons.NeuronParams`); raises
+    ``NotImplementedError`` for options it does not know."""
     if not _implements(p):
         raise NotImplementedError(f"the Triton LIAF kernel does not implement {p}")
     s = p.surrogate
-    if isinstance(s, neurons.Rectangle):
-        surrogate = (0, _rectangle_centre(s, p.threshold), s.half_width, s.height)
+    if s.name == "rectangle":
+        surrogate = (_SURROGATES["rectangle"], _rectangle_centre(s, p.threshold), s.half_width, s.height)
     else:  # Gaussian
-        surrogate = (1, p.threshold + s.offset, s.sigma, 1.0 / (s.sigma * math.sqrt(2.0 * math.pi)))
+        surrogate = (_SURROGATES["gaussian"], p.threshold + s.offset, s.sigma,
+                     1.0 / (s.sigma * math.sqrt(2.0 * math.pi)))
     return KernelOptions(
-        _OUTPUTS[p.output], _ACTS[type(p.act)], float(getattr(p.act, "slope", 0.0)), bool(p.clamp),
+        _OUTPUTS[p.output], _ACTS[p.act.name], float(getattr(p.act, "slope", 0.0)), bool(p.clamp),
         float(p.threshold), bool(p.fire_ge), p.reset == "soft", float(p.v_reset), bool(p.detach_reset),
         float(p.beta), surrogate[0], *map(float, surrogate[1:]))
 
 
-def _rectangle_centre(s: neurons.Rectangle, threshold: float) -> float:
+def _rectangle_centre(s, threshold: float) -> float:
     """Where the rectangle window sits, as :meth:`liafnet.neurons.Rectangle.grad` places it: on the
     threshold when ``centre`` is None, else on ``centre``."""
     return threshold if s.centre is None else s.centre
@@ -286,7 +291,7 @@ def _backward(ctx, grad_y, _grad_u):
 torch.library.register_autograd("liafnet::liaf_forward", _backward, setup_context=_setup_context)
 
 
-def liaf_multistep_triton(x: torch.Tensor, alpha: torch.Tensor, p: neurons.NeuronParams) -> torch.Tensor:
+def liaf_multistep_triton(x: torch.Tensor, alpha: torch.Tensor, p) -> torch.Tensor:
     """:func:`liafnet.neurons.liaf_multistep` through the Triton kernels: ``x [T, ...]`` (T >= 1)
     from the zero state to ``Y [T, ...]``, in ``x``'s dtype (float32, bfloat16, float16, float64).
 
