@@ -34,6 +34,7 @@ from pathlib import Path
 
 from liafnet.io import atomic_write_json
 from liafnet.record import RunRecord
+from liafnet.rundirs import run_name
 
 SETTINGS = {"keras1": "babi", "two_tower": "babi_two_tower"}  # setting -> conf/table/<name>.yaml
 RESULTS_DIR = Path("results") / "babi"
@@ -149,7 +150,8 @@ def restore(results: Path, sweep_dir: Path) -> int:
     restored = 0
     for path in sorted((results / "cells").rglob("metrics.json")):
         record = json.loads(path.read_text())
-        target = sweep_dir / record["sweep_subdir"] / "metrics.json"
+        # The folder the current naming gives this command (not the one it ran in: names may change).
+        target = sweep_dir / run_name(record["overrides"]) / "metrics.json"
         if not target.exists():
             atomic_write_json(target, record)
             restored += 1
