@@ -245,7 +245,7 @@ def test_mnist_missing_and_bad_options(tmp_path, mnist_tree):
     root, _ = mnist_tree
     with pytest.raises(DatasetNotFoundError, match=r"grabbed_data0/scale8.*make data-mnist_dvs"):
         MNISTDVS(root, "train", time_steps=2, scale=8)
-    with pytest.raises(ValueError, match="data.scale must be one of"):
+    with pytest.raises(ValueError, match=r"data.scale \(mnist_dvs\) must be one of"):
         MNISTDVS(root, "train", time_steps=2, scale=5)
     with pytest.raises(ValueError, match="data.split_scheme"):
         MNISTDVS(root, "train", time_steps=2, split_scheme="odd")

@@ -21,7 +21,7 @@ from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from liafnet.data.errors import DatasetNotFoundError
+from liafnet.data.errors import DatasetNotFoundError, check_choice
 from liafnet.data.spec import DataSpec
 
 TASKS = tuple(range(1, 21))
@@ -328,8 +328,7 @@ class BabiDataModule(LightningDataModule):
         bucket: bool = True,
     ):
         super().__init__()
-        if variant not in VARIANTS:
-            raise ValueError(f"data.variant must be one of {VARIANTS}, got {variant!r}")
+        check_choice("data.variant", variant, VARIANTS)
         if task != "all" and (isinstance(task, bool) or not isinstance(task, int) or task not in TASKS):
             raise ValueError(f"data.task must be an integer 1..20 or 'all', got {task!r}")
         if batch_size < 1:

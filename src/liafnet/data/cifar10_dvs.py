@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
-from liafnet.data.errors import DatasetNotFoundError
+from liafnet.data.errors import DatasetNotFoundError, check_choice
 from liafnet.data.event_dataset import Sample, WholeRecordingDataset, split_ids
 from liafnet.data.frames import frame_shape
 from liafnet.data.layout import missing_files, missing_root
@@ -78,12 +78,9 @@ class CIFAR10DVS(WholeRecordingDataset):
         source: str = "original",
         on_time_jump: str = "drop",
     ):
-        if split not in SPLITS:
-            raise ValueError(f"cifar10_dvs split must be one of {SPLITS}, got {split!r}")
-        if split_scheme not in SPLIT_SCHEMES:
-            raise ValueError(f"data.split_scheme must be one of {tuple(SPLIT_SCHEMES)}, got {split_scheme!r}")
-        if source not in SOURCES:
-            raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
+        check_choice("cifar10_dvs split", split, SPLITS)
+        check_choice("data.split_scheme", split_scheme, SPLIT_SCHEMES)
+        check_choice("data.source", source, SOURCES)
         factor, out_size = self._scaling(resolution, downsample, sensor_size)
         super().__init__(time_steps, sensor_size, factor, out_size, binary, on_bad_file, cache_dir, on_time_jump)
         self.root = Path(root)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from liafnet.data.errors import CorruptFileError, DatasetNotFoundError
+from liafnet.data.errors import CorruptFileError, DatasetNotFoundError, check_choice
 from liafnet.data.event_dataset import EventFileDataset, Sample
 from liafnet.data.frames import accumulate, event_pixels, frame_shape, time_bins
 from liafnet.data.layout import missing_files
@@ -163,10 +163,8 @@ class DVSGesture(EventFileDataset):
         on_time_jump: str = "drop",
     ):
         super().__init__(on_bad_file=on_bad_file, cache_dir=cache_dir, on_time_jump=on_time_jump)
-        if split not in SPLITS:
-            raise ValueError(f"dvs_gesture split must be one of {SPLITS}, got {split!r}")
-        if source not in SOURCES:
-            raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
+        check_choice("dvs_gesture split", split, SPLITS)
+        check_choice("data.source", source, SOURCES)
         if not 2 <= num_classes <= len(CLASSES):
             raise ValueError(f"data.num_classes must lie in 2..{len(CLASSES)} for dvs_gesture, got {num_classes}")
         for key, value in (("time_steps", time_steps), ("dt_us", dt_us)):

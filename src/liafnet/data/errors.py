@@ -22,3 +22,9 @@ class CorruptFileError(ValueError):
         super().__init__(f"{path}: {where}: {reason}")
         self.path = path
         self.offset = offset
+
+
+def check_choice(key: str, value, choices) -> None:
+    """Raise ``ValueError("<key> must be one of <choices>, got <value>")`` unless ``value`` is a choice."""
+    if value not in choices:
+        raise ValueError(f"{key} must be one of {tuple(choices)}, got {value!r}")

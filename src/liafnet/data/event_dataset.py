@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from liafnet.data.aedat import read_aedat
+from liafnet.data.errors import check_choice
 from liafnet.data.frames import FrameCache, event_pixels, frame_shape, time_bins
 from liafnet.data.timestamps import check_policy
 
@@ -74,8 +75,7 @@ class EventFileDataset(Dataset):
     def __init__(
         self, on_bad_file: str = "raise", cache_dir: str | PathLike | None = None, on_time_jump: str = "drop"
     ):
-        if on_bad_file not in BAD_FILE_POLICIES:
-            raise ValueError(f"data.on_bad_file must be one of {BAD_FILE_POLICIES}, got {on_bad_file!r}")
+        check_choice("data.on_bad_file", on_bad_file, BAD_FILE_POLICIES)
         self.on_bad_file = on_bad_file
         self.on_time_jump = check_policy(on_time_jump)
         self.cache_dir = None if cache_dir is None else Path(cache_dir)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
-from liafnet.data.errors import DatasetNotFoundError
+from liafnet.data.errors import DatasetNotFoundError, check_choice
 from liafnet.data.event_dataset import Sample, WholeRecordingDataset, split_ids
 from liafnet.data.frames import frame_shape
 from liafnet.data.layout import missing_files, missing_root
@@ -89,12 +89,9 @@ class MNISTDVS(WholeRecordingDataset):
         sensor_size: Sequence[int] = (128, 128, 2),
         on_time_jump: str = "drop",
     ):
-        if split not in SPLITS:
-            raise ValueError(f"mnist_dvs split must be one of {SPLITS}, got {split!r}")
-        if scale not in SCALES:
-            raise ValueError(f"data.scale must be one of {SCALES} for mnist_dvs, got {scale!r}")
-        if split_scheme not in SPLIT_SCHEMES:
-            raise ValueError(f"data.split_scheme must be one of {tuple(SPLIT_SCHEMES)}, got {split_scheme!r}")
+        check_choice("mnist_dvs split", split, SPLITS)
+        check_choice("data.scale (mnist_dvs)", scale, SCALES)
+        check_choice("data.split_scheme", split_scheme, SPLIT_SCHEMES)
         super().__init__(time_steps, sensor_size, downsample, None, binary, on_bad_file, cache_dir, on_time_jump)
         self.root = Path(root)
         self.split = split

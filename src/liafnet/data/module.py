@@ -11,6 +11,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
+from liafnet.data.errors import check_choice
 from liafnet.data.spec import DataSpec
 from liafnet.data.transforms import TransformedDataset
 
@@ -120,8 +121,7 @@ class EventDataModule(LightningDataModule):
         self.train_kwargs = dict(train_kwargs or {})
         self.prepare = prepare
         self.pin_memory = pin_memory
-        if val_split not in VAL_SPLITS:
-            raise ValueError(f"data.datamodule.val_split must be one of {VAL_SPLITS}, got {val_split!r}")
+        check_choice("data.datamodule.val_split", val_split, VAL_SPLITS)
         self.val_split = val_split
         self.transform = transform
         self.train_set = self.val_set = self.test_set = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from liafnet.data.errors import check_choice
+
 KINDS = ("events", "text")
 
 
@@ -28,8 +30,7 @@ class DataSpec:
     query_len: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"data.kind must be one of {KINDS}, got {self.kind!r}")
+        check_choice("data.kind", self.kind, KINDS)
         if self.num_classes < 2:
             raise ValueError(f"data.num_classes must be >= 2, got {self.num_classes}")
         if self.kind == "events":

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from liafnet.data.aedat import EVENT_DTYPE, write_aedat
+from liafnet.data.errors import check_choice
 
 CLASSES = ("move_left", "move_right", "move_up", "move_down", "rotate_cw", "rotate_ccw",
            "move_up_left", "move_up_right", "move_down_left", "move_down_right", "expand", "contract")
@@ -187,8 +188,7 @@ def ensure_standin(
     arguments always give the same events. Raises
     ``ValueError`` naming the argument when the sizes do not fit the layout.
     """
-    if layout not in STANDIN_LAYOUTS:
-        raise ValueError(f"stand-in layout must be one of {STANDIN_LAYOUTS}, got {layout!r}")
+    check_choice("stand-in layout", layout, STANDIN_LAYOUTS)
     if layout == "dvs_gesture":
         per_trial = num_classes + 1
         for name, size in (("train_size", train_size), ("test_size", test_size)):

@@ -33,7 +33,7 @@ from os import PathLike
 
 import numpy as np
 
-from liafnet.data.errors import CorruptFileError
+from liafnet.data.errors import CorruptFileError, check_choice
 
 TIME_JUMP_POLICIES = ("drop", "raise")
 WRAP_32 = 1 << 32  # AEDAT 2.0 (jAER): uint32 µs
@@ -45,8 +45,7 @@ class TimestampWarning(UserWarning):
 
 def check_policy(on_time_jump: str) -> str:
     """``on_time_jump`` itself; ``ValueError`` naming ``data.on_time_jump`` when it is unknown."""
-    if on_time_jump not in TIME_JUMP_POLICIES:
-        raise ValueError(f"data.on_time_jump must be one of {TIME_JUMP_POLICIES}, got {on_time_jump!r}")
+    check_choice("data.on_time_jump", on_time_jump, TIME_JUMP_POLICIES)
     return on_time_jump
 
 

@@ -23,6 +23,8 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import Dataset
 
+from liafnet.data.errors import check_choice
+
 SAMPLINGS = ("none", "bernoulli")
 SCALINGS = ("none", "max")
 
@@ -61,10 +63,8 @@ class InputSampling:
     ``bernoulli``: :func:`bernoulli_sample`) on float frames ``[..., T, C, H, W]``."""
 
     def __init__(self, sampling: str = "none", scaling: str = "none"):
-        if sampling not in SAMPLINGS:
-            raise ValueError(f"data.input_sampling must be one of {SAMPLINGS}, got {sampling!r}")
-        if scaling not in SCALINGS:
-            raise ValueError(f"data.input_scaling must be one of {SCALINGS}, got {scaling!r}")
+        check_choice("data.input_sampling", sampling, SAMPLINGS)
+        check_choice("data.input_scaling", scaling, SCALINGS)
         self.sampling = sampling
         self.scaling = scaling
 
