@@ -47,6 +47,21 @@ def test_train_writes_metrics_logs_and_checkpoints(make_cfg, tmp_path):
     assert (run / "metrics.json").stat().st_mtime_ns == before
 
 
+def test_tensorboard_logger_and_provenance_in_metrics(make_cfg):
+    """``logger=tensorboard`` (extra ``liafnet[tensorboard]``) writes event files, and metrics.json
+    records the library versions, the device, the CUDA version and whether the git tree was dirty."""
+    pytest.importorskip("tensorboard")
+    cfg = make_cfg(*[o for o in TINY if not o.startswith("logger=")], "logger=tensorboard")
+    assert train(cfg).status == "ok"
+    run = Path(cfg.paths.run_dir)
+    assert list((run / "tensorboard").rglob("events.out.tfevents.*"))
+    written = json.loads((run / "metrics.json").read_text())
+    assert written["versions"]["torch"] == torch.__version__
+    assert {"lightning", "hydra-core", "numpy"} <= set(written["versions"])
+    assert written["device"].startswith("cpu") and written["cuda"] == torch.version.cuda
+    assert written["git_dirty"] in (True, False, None)  # None only outside a git checkout
+
+
 def test_failed_run_records_status_and_error(make_cfg, tmp_path):
     cfg = make_cfg(*TINY, f"data.root={tmp_path / 'nowhere'}", "data.datamodule.prepare=null")
     with pytest.raises(FileNotFoundError):
