@@ -29,6 +29,7 @@ from liafnet.config import CONF_DIR, sweep_grid, to_plain
 from liafnet.data.babi import BabiDataModule, collate_babi
 from liafnet.models import build_model
 from liafnet.models.options import check_model_config
+from liafnet.rundirs import run_name
 from liafnet.task import ClassificationTask
 from tests.helpers import BABI_SAMPLE as SAMPLE
 from tests.helpers import REPO, subprocess_env, write_babi_task1
@@ -137,7 +138,9 @@ def _fake_run(sweep: Path, setting: str, family: str, encoder: str | None, task:
     (run / "csv").mkdir(parents=True)
     model = {"family": family, **({"text_encoder": encoder} if encoder else {})}
     metrics = {"model": family, "data": "babi", "seed": seed, "status": "ok", "test/acc": acc, "val/acc": acc,
-               "train_time_s": 10.0 * task, "epochs": 3, "git_rev": "abc1234", "overrides": [f"model={family}"],
+               "train_time_s": 10.0 * task, "epochs": 3, "git_rev": "abc1234",
+               "overrides": [f"data.task={task}", f"model={family}", f"seed={seed}", f"table=babi_{setting}",
+                             *([f"model.text_encoder={encoder}"] if encoder else [])],
                "config": {"babi_setting": setting, "model": model, "data": {"task": task, "batch_size": 32}}}
     (run / "metrics.json").write_text(json.dumps(metrics))
     (run / "csv" / "metrics.csv").write_text("epoch,train/acc,val/acc\n0,0.5,\n0,,0.4\n1,0.75,\n")
@@ -186,7 +189,8 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
     assert len(list((results / "two_tower" / "cells").rglob("metrics.json"))) == 18
     sweep_dir = tmp_path / "outputs" / "sweeps" / "babi_two_tower"
     assert restore(results / "two_tower", sweep_dir) == 18 and restore(results / "two_tower", sweep_dir) == 0
-    restored = json.loads((sweep_dir / record["sweep_subdir"] / "metrics.json").read_text())
+    # Into the folder that the current naming gives the command, where train.py looks for it.
+    restored = json.loads((sweep_dir / run_name(record["overrides"]) / "metrics.json").read_text())
     assert restored == record and restored["status"] == "ok"
 
 
