@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from liafnet.data.spec import DataSpec
 from liafnet.io import atomic_write_json
 from liafnet.models import FAMILIES, build_model
+from liafnet.report.render import format_seconds
 
 
 @dataclass(frozen=True)
@@ -161,14 +162,6 @@ def measure(layout: str, family: str, device: torch.device, steps: int, recipe: 
     return row | {"epoch_s": epoch_s, "epochs": setting.epochs, "run_s": epoch_s * setting.epochs}
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layouts", nargs="+", default=["dvs_gesture", "cifar10_dvs", "mnist_dvs"],
@@ -209,14 +202,14 @@ def main() -> None:
             if args.recipe:
                 print(f"| {row['table']} | {family} | {row['recipe']} | {row['params']:,} | {row['batch']} "
                       f"({row['timed_batch']}) | {row['train_step_s'] * 1e3:.0f} ms | {row['eval_step_s'] * 1e3:.0f} ms "
-                      f"| {row['train_steps']:,} | {row['eval_samples']:,} | {_duration(row['run_s'])} |", flush=True)
+                      f"| {row['train_steps']:,} | {row['eval_samples']:,} | {format_seconds(row['run_s'])} |", flush=True)
                 continue
             peak = f"{row['peak_gib']:.1f} GiB" if row["peak_gib"] is not None else ""
             print(f"| {row['table']} | {family} | {row['params']:,} | {row['batch']} | "
-                  f"{row['train_step_s'] * 1e3:.0f} ms | {_duration(row['epoch_s'])} | {row['epochs']} | "
-                  f"{_duration(row['run_s'])} | {peak} |", flush=True)
+                  f"{row['train_step_s'] * 1e3:.0f} ms | {format_seconds(row['epoch_s'])} | {row['epochs']} | "
+                  f"{format_seconds(row['run_s'])} | {peak} |", flush=True)
         blanks = "| | | | | | | |" if args.recipe else "| | | | | |"
-        print(f"| {SETTINGS[layout].table} | **all x {args.seeds} seeds** {blanks} **{_duration(total)}** |"
+        print(f"| {SETTINGS[layout].table} | **all x {args.seeds} seeds** {blanks} **{format_seconds(total)}** |"
               + ("" if args.recipe else " |"), flush=True)
     if args.json:
         atomic_write_json(args.json, {"device": name, "torch": torch.__version__, "threads": torch.get_num_threads(),
