@@ -157,6 +157,7 @@ def test_plan_runs_only_complete_data_and_babi_only_when_asked(tmp_path, capsys,
     assert f"mnist_dvs at {data / 'mnist_dvs'} is incomplete" in lines["mnist_dvs"]
     assert lines["babi"].split()[1:3] == ["skipped", "80"]  # 20 tasks x 4 models x 1 seed
     assert "runs only when asked for: make tables BABI=1" in lines["babi"]
+    assert "babi_two_tower" not in lines  # `make table-babi` builds both settings, and only when asked
     assert "make tables: 1 paper tables, 18 runs, about " in err
 
     assert check.main([*common, "--babi", "model=liaf"]) == 0
