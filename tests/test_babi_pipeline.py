@@ -172,6 +172,9 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
     assert babi_results_main(["table", *common, "--seeds", "2", "data.task=1,2"]) == 0
     text = (results / "two_tower" / "babi_two_tower.md").read_text()
     assert "LIAF (DenseLIAF towers)" in text and "liafnet extension, not in the authors' code" in text
+    # The paper file names LIAF's columns (values unknown: "not available") and no others: no paper
+    # column for the baselines and extensions.
+    assert "LIAF (DenseLIAF towers) (paper)" in text and "GRU (paper)" not in text and "LIF (DenseLIF towers) (paper)" not in text
     assert "Keras GRU, two towers" in text and "Keras LSTM, summed (QA1/QA2 only)" in text
     assert "35.0 ± 7.1 (n=2)" in text and "1 single supporting fact" in text and "passed (≥ 95%)" in text
     assert "Claim check" in text and "LIAF (DenseLIAF towers) 65.5 vs" in text

@@ -170,6 +170,8 @@ def build_columns(table: Table) -> list[_Column]:
                                    [c.stat(protocol.metric)[0] for c in cells], PAPER_UNKNOWN))
     if spec.paper is not None:
         for col in table.cols:
+            if wide and all(spec.paper_entry(row, col) == (None, None) for row in rows):
+                continue  # a column the paper file does not name (e.g. an extension): no paper column
             papers = paper_numbers(col)
             paper_header = f"{spec.columns.display(col)} (paper)" if wide else "paper"
             columns.append(_Column(paper_header, [_paper_text(p, digits) for p in papers], papers, PAPER_UNKNOWN))
