@@ -178,6 +178,8 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
     assert "Keras GRU, two towers" in text and "Keras LSTM, summed (QA1/QA2 only)" in text
     assert "35.0 ± 7.1 (n=2)" in text and "1 single supporting fact" in text and "passed (≥ 95%)" in text
     assert "Claim check" in text and "LIAF (DenseLIAF towers) 65.5 vs" in text
+    assert "| peak training accuracy (mean) |" in text  # whether a family fits its training set
+    assert (results / "two_tower" / "babi_two_tower_rows.png").stat().st_size > 0  # every task at a glance
 
     # A trial run of another command in the same sweep folder never replaces a filed cell.
     _fake_run(sweep, "two_tower", "gru", None, 2, 1, 0.1)

@@ -204,6 +204,26 @@ def test_wide_layout_with_references_and_summary_rows(tmp_path):
     assert rows["passed (≥ 95%)"]["FB LSTM"] == "0/3"
 
 
+def test_summary_fields_give_each_column_a_mean_over_its_rows(tmp_path):
+    """``summary.fields`` (the bAbI tables' peak training accuracy): per column, the mean over rows of
+    the key's per-cell mean over seeds, scaled like the metric; rows without a finished run are left
+    out and counted; other columns stay blank."""
+    root = tmp_path / "sweep"
+    spec = babi_like(root)
+    train = {("1", "lstm", 0): 0.6, ("1", "lstm", 1): 0.8, ("2", "lstm", 0): 0.4, ("1", "liaf", 0): 1.0}
+    for (task, model, seed), acc in train.items():
+        metrics = root / f"{task}-{model}-{seed}" / "metrics.json"
+        metrics.write_text(json.dumps({**json.loads(metrics.read_text()), "train_acc_max": acc}))
+    spec["summary"]["fields"] = {"train_acc_max": "peak training accuracy"}
+    _, paths = build_table(spec, root, tmp_path / "out", plots=False)
+    line = md_rows(paths["md"].read_text())["peak training accuracy (mean)"]
+    assert line["LSTM"] == "55.0 (2/3 rows)"  # task 1: (60 + 80) / 2 = 70; task 2: 40; (70 + 40) / 2
+    assert line["LIAF"] == "100.0 (1/3 rows)"  # task 2's LIAF run recorded no training accuracy
+    assert line["FB LSTM"] == "" and line["LIAF (paper)"] == ""
+    with pytest.raises(TableSpecError, match="summary.fields: expected a mapping"):
+        TableSpec.from_dict({**spec, "summary": {"fields": ["train_acc_max"]}})
+
+
 def test_claim_check_compares_the_column_means(tmp_path):
     spec = {"name": "babi", "rows": {"key": "data.task", "order": [1, 2]},
             "columns": {"key": "model", "order": ["liaf", "lstm", "gru"]},

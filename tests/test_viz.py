@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from liafnet import viz
-from liafnet.report import TableSpec, aggregate, build_table, collect_runs, plots
+from liafnet.report import TableSpec, TableSpecError, aggregate, build_table, collect_runs, plots
 from tests.helpers import cli, gesture_spec, text_outside_figure, write_run
 
 
@@ -298,3 +298,39 @@ def test_membrane_plot_legend_beside_the_data_and_one_spike_row_per_unit():
         assert all(row - 0.5 < y < row + 0.5 for segment in segments for _, y in segment)
     same_step = [set(int(seg[0][0]) for seg in segments) for segments in rows]
     assert any(a & b for i, a in enumerate(same_step) for b in same_step[i + 1:])  # overlap in time: told apart
+
+
+def test_rows_plot_shows_every_row_and_column_with_references_last(tmp_path):
+    """The per-row plot of a wide table (the bAbI tables): one tick per row in the table's order,
+    one marker per finished cell (its std as an error bar), a column without a finished cell named
+    as such, the reference columns after ours, and no text cut off."""
+    root = tmp_path / "sweep"
+    for task, accs in ((1, {"gru": [0.9, 0.8], "liaf": [0.5]}), (2, {"gru": [0.4], "liaf": [0.45]})):
+        for model, values in accs.items():
+            for seed, acc in enumerate(values):
+                write_run(root, f"{task}-{model}-{seed}", model=model, data="babi", seed=seed,
+                          config={"data": {"task": task}}, **{"test/acc": acc})
+    spec = {"name": "babi", "title": "bAbI 1k, a long title that must wrap inside the figure: test accuracy (%) per task",
+            "rows": {"key": "data.task", "label": "task", "order": [1, 2, 3], "names": {1: "1 single fact"}},
+            "columns": {"key": "model", "order": ["liaf", "gru", "lstm"], "names": {"liaf": "LIAF"}},
+            "grid": {"data.task": [1, 2, 3], "model": ["liaf", "gru", "lstm"]},
+            "paper": {"values": {}, "references": [{"name": "FB LSTM", "source": "Weston et al. 2015",
+                                                    "values": {1: 50, 2: 20}}]},
+            "summary": {"mean": True, "pass_threshold": 95}, "plots": ["rows"]}
+    table, paths = build_table(spec, root, tmp_path / "out")
+    assert paths["rows"] == tmp_path / "out" / "babi_rows.png" and paths["rows"].is_file()
+    fig = plots.rows_figure(table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1 single fact", "2", "3"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["LIAF", "gru", "lstm (no finished cell)", "FB LSTM"]
+    gru = ax.containers[1]  # errorbar containers in column order: liaf, gru
+    xs, ys = gru.lines[0].get_data()
+    assert list(xs) == pytest.approx([85.0, 40.0]) and ys[0] < ys[1] < 2  # task 1 above task 2, row 3 empty
+    assert len(gru.lines[2][0].get_segments()) == 2  # an x error bar per cell (0 wide for one seed)
+    assert text_outside_figure(fig) == []
+
+
+def test_rows_plot_needs_a_wide_table():
+    with pytest.raises(TableSpecError, match="'rows' needs a wide table"):
+        TableSpec.from_dict(gesture_spec(plots=["rows"]))

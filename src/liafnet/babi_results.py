@@ -179,12 +179,13 @@ def _columns(table: str, overrides: Sequence[str], key: str) -> list[list[str]]:
 
 
 def build_tables(setting: str, results: Path, seeds: int, overrides: Sequence[str] = ()) -> int:
-    """``results/<setting>/cells`` -> ``results/<setting>/<table>.{md,csv,tex}``."""
+    """``results/<setting>/cells`` -> ``results/<setting>/<table>.{md,csv,tex}`` and
+    ``<table>_rows.png`` (every task's columns side by side)."""
     from liafnet.cli.tables import main as tables_main
 
     grid = [o for o in overrides if o.split("=", 1)[0] in ("data.task", "+table_spec.smoke")]
     return tables_main([f"table={SETTINGS[setting]}", f"seed=range(0,{seeds})", *grid,
-                        "--sweep-dir", str(results / "cells"), "--out", str(results), "--no-plots"])
+                        "--sweep-dir", str(results / "cells"), "--out", str(results)])
 
 
 def run(setting: str, results: Path, seeds: int, extra_seeds: int, overrides: Sequence[str]) -> int:

@@ -1,5 +1,5 @@
 """Plots beside a table: accuracy against cost (parameters, operations), learning curves from the
-runs' CSV logs, and the frames strip of the table's dataset."""
+runs' CSV logs, the frames strip of the table's dataset, and every row's columns side by side."""
 
 from __future__ import annotations
 
@@ -211,6 +211,56 @@ def learning_curves_figure(runs: Sequence[Run], *, group_key: str = "model",
     return fig
 
 
+def plot_rows(table: Table, path: str | Path) -> Path:
+    """:func:`rows_figure` written to ``path`` (PNG)."""
+    return save_png(rows_figure(table), path)
+
+
+def rows_figure(table: Table) -> Figure:
+    """A wide table at a glance: one line per row (e.g. a bAbI task), each column's mean (± sample
+    std over seeds) as a coloured marker, the reference columns as black crosses. Only finished
+    cells are drawn; a column with none is named as such in the legend."""
+    spec = table.spec
+    rows = list(table.rows)
+    fig = Figure(figsize=(8.0, 1.6 + 0.34 * len(rows)))
+    ax = fig.add_subplot()
+    palette = colours(list(table.cols))
+    step = 0.7 / max(len(table.cols), 1)  # the columns of one row spread over 0.7 of its line
+    handles = []  # legend in the table's column order, references last
+    for i, col in enumerate(table.cols):
+        offset = (i - (len(table.cols) - 1) / 2) * step
+        points = [(table.cell(row, col).mean, table.cell(row, col).std or 0.0, y + offset)
+                  for y, row in enumerate(rows) if table.cell(row, col).mean is not None]
+        name = _wrap(spec.columns.display(col), 45)
+        if points:
+            xs, errs, ys = zip(*points)
+            handles.append(ax.errorbar(xs, ys, xerr=errs, fmt="o", markersize=4, capsize=2,
+                                       color=palette[col], label=name))
+        else:
+            handles.extend(ax.plot([], [], "o", color=palette[col], label=f"{name} (no finished cell)"))
+    markers = "xX+*"
+    for i, reference in enumerate(spec.references):
+        points = [(reference.values.get(row), y) for y, row in enumerate(rows) if reference.values.get(row) is not None]
+        if points:
+            xs, ys = zip(*points)
+            handles.extend(ax.plot(xs, ys, markers[i % len(markers)], color="black", markersize=6,
+                                   label=_wrap(reference.name, 45)))
+    ax.set_yticks(range(len(rows)), [spec.rows.display(row) for row in rows], fontsize=8)
+    ax.invert_yaxis()  # the table's first row on top, as in the Markdown table
+    ax.set_xlabel(_metric_label(table))
+    ax.grid(True, axis="x", alpha=0.3)
+    for y in range(len(rows) - 1):
+        ax.axhline(y + 0.5, color="0.9", linewidth=0.6)
+    if spec.pass_threshold is not None:
+        ax.axvline(spec.pass_threshold, linestyle=":", color="0.5")
+    if spec.scale == 100:
+        ax.set_xlim(-2, 102)
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    ax.set_title(_wrap(table.title, 95), fontsize=10)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
 def plot_table(table: Table, out_dir: str | Path, dataset=None) -> dict[str, Path]:
     """The plots ``table.spec.plots`` asks for, as ``<out_dir>/<name>_<plot>.png``."""
     out_dir, name, written = Path(out_dir), table.spec.name, {}
@@ -223,6 +273,8 @@ def plot_table(table: Table, out_dir: str | Path, dataset=None) -> dict[str, Pat
                 [run for cell in table.cells.values() for run in cell.runs], out_dir / f"{name}_curves.png",
                 names=axis.names if axis else None, order=axis.order if axis else (), scale=table.spec.scale,
                 title=f"{table.title}: learning curves")
+        elif plot == "rows":
+            written[plot] = plot_rows(table, out_dir / f"{name}_rows.png")
         elif plot == "frames" and dataset is not None:
             written[plot] = plot_class_frames(dataset, out_dir / f"{name}_frames.png")
     return written

@@ -140,6 +140,8 @@ class _Column:
     cells: list[Text]
     numbers: list[float | None] | None = None  # set for metric columns; summary rows use them
     unknown: str = MISSING  # what a summary says when the column has no number at all
+    primary: bool = False  # ours, primary metric: summary fields read its cells' runs
+    col: str | None = None  # the table column of a primary column (None in a long table)
 
 
 def build_columns(table: Table) -> list[_Column]:
@@ -161,7 +163,7 @@ def build_columns(table: Table) -> list[_Column]:
     for col in table.cols:
         cells = [table.cell(row, col) for row in rows]
         columns.append(_Column(header(col, spec.metric), [_ours(c, digits, wide) for c in cells],
-                               [c.mean for c in cells]))
+                               [c.mean for c in cells], primary=True, col=col))
         if not wide:
             columns.append(_Column("n", [Text.plain(str(c.n)) for c in cells]))
         for protocol in spec.secondary:
@@ -192,6 +194,13 @@ def build_columns(table: Table) -> list[_Column]:
     return columns
 
 
+def _mean_over_rows(present: list[float], rows: int, digits: int) -> Text:
+    """The mean of a column's numbers, saying how many rows had one when some had none."""
+    text = _number(statistics.fmean(present), digits)
+    suffix = f" ({len(present)}/{rows} rows)" if len(present) < rows else ""
+    return Text(text + suffix, f"${text}$" + latex_escape(suffix))
+
+
 def _summary_rows(table: Table, columns: list[_Column]) -> list[list[Text]]:
     spec, summary = table.spec, []
     if spec.summary_mean:
@@ -204,9 +213,7 @@ def _summary_rows(table: Table, columns: list[_Column]) -> list[list[Text]]:
             if not present:
                 line.append(Text.plain(column.unknown))
                 continue
-            text = _number(statistics.fmean(present), spec.digits)
-            suffix = f" ({len(present)}/{len(column.numbers)} rows)" if len(present) < len(column.numbers) else ""
-            line.append(Text(text + suffix, f"${text}$" + latex_escape(suffix)))
+            line.append(_mean_over_rows(present, len(column.numbers), spec.digits))
         summary.append(line)
     if spec.pass_threshold is not None:
         unit = "%" if spec.scale == 100 else ""
@@ -219,6 +226,13 @@ def _summary_rows(table: Table, columns: list[_Column]) -> list[list[Text]]:
             else:
                 passed = sum(1 for v in column.numbers if v is not None and v >= spec.pass_threshold)
                 line.append(Text.plain(f"{passed}/{len(column.numbers)}"))
+        summary.append(line)
+    for key, label in spec.summary_fields:
+        line = [Text.plain(f"{label} (mean)")]
+        for column in columns:
+            values = [table.cell(row, column.col).field_value(key) for row in table.rows] if column.primary else []
+            present = [v * spec.scale for v in values if v is not None]
+            line.append(_mean_over_rows(present, len(values), spec.digits) if present else Text("", ""))
         summary.append(line)
     return summary
 

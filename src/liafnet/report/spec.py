@@ -12,6 +12,9 @@ import yaml
 
 # Wherever the paper's value (or a run's metric) is unknown, tables say so; they never invent one.
 PAPER_UNKNOWN = "not available"
+# Plots a spec may ask for (liafnet.report.plots): accuracy against a cost, learning curves, the
+# dataset's frames, and one line per row with every column's mean ± std (wide tables).
+PLOTS = ("params", "ops", "macs", "acs", "curves", "frames", "rows")
 
 _DEFAULT_FIELDS = (
     {"key": "params", "name": "params", "format": "count"},
@@ -104,6 +107,8 @@ class TableSpec:
     summary_mean: bool
     pass_threshold: float | None
     plots: tuple[str, ...]
+    # Extra summary lines: (run key, label); each metric column gets the key's mean over rows (scaled).
+    summary_fields: tuple[tuple[str, str], ...] = ()
     # A smoke run (tiny data and budget): the paper column stays for orientation, no "ours - paper".
     smoke: bool = False
     claim: Claim | None = None
@@ -178,12 +183,16 @@ class TableSpec:
         if not isinstance(summary, Mapping):
             raise TableSpecError(f"{where}.summary: expected a mapping with mean/pass_threshold")
         fields = tuple(_field(f, f"{where}.fields") for f in spec.get("fields", _DEFAULT_FIELDS))
+        summary_fields = summary.get("fields") or {}
+        if not isinstance(summary_fields, Mapping) or not all(isinstance(v, str) for v in summary_fields.values()):
+            raise TableSpecError(f"{where}.summary.fields: expected a mapping of run key -> label, "
+                                 f"got {summary_fields!r}")
         plots = tuple(spec.get("plots", ("params", "ops", "curves")))
-        bad_plots = set(plots) - {"params", "ops", "macs", "acs", "curves", "frames"}
+        bad_plots = set(plots) - set(PLOTS)
         if bad_plots:
-            raise TableSpecError(
-                f"{where}.plots: unknown {sorted(bad_plots)}; choose from params ops macs acs curves frames"
-            )
+            raise TableSpecError(f"{where}.plots: unknown {sorted(bad_plots)}; choose from {' '.join(PLOTS)}")
+        if "rows" in plots and columns is None:
+            raise TableSpecError(f"{where}.plots: 'rows' needs a wide table (columns: ...)")
         smoke = spec.get("smoke", False)
         if not isinstance(smoke, bool):
             raise TableSpecError(f"{where}.smoke: expected true or false, got {smoke!r}")
@@ -218,6 +227,7 @@ class TableSpec:
             pass_threshold=(None if summary.get("pass_threshold") is None
                             else float(summary["pass_threshold"])),
             plots=plots,
+            summary_fields=tuple((str(k), v) for k, v in summary_fields.items()),
             smoke=smoke,
             claim=None if spec.get("claim") is None else _claim(spec["claim"], columns, f"{where}.claim"),
         )
