@@ -223,6 +223,9 @@ def test_make_table_babi_runs_files_and_resumes_from_results(tmp_path):
     cells = sorted((results / "two_tower" / "cells").rglob("metrics.json"))
     assert [p.parent.parent.name for p in cells] == ["dense_liaf", "dense_lif", "gru", "lstm"]
     assert "| 1 single supporting fact" in (results / "two_tower" / "babi_two_tower.md").read_text()
+    # The wall time of each column's sweep and of the whole grid, as they ran.
+    assert first.stdout.count(" wall\n") == 5 and "bAbI two_tower: model=gru seed=range(0,1): " in first.stdout
+    assert "bAbI two_tower: all sweeps " in first.stdout
     shutil.rmtree(outputs)
     second = subprocess.run(command, cwd=tmp_path, env=subprocess_env(PYTHONPATH=str(REPO / "src")),
                             capture_output=True, text=True, timeout=900)

@@ -29,11 +29,13 @@ import json
 import math
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from liafnet.io import atomic_write_json
 from liafnet.record import RunRecord
+from liafnet.report.render import format_seconds
 from liafnet.rundirs import run_name
 
 SETTINGS = {"keras1": "babi", "two_tower": "babi_two_tower"}  # setting -> conf/table/<name>.yaml
@@ -198,10 +200,15 @@ def run(setting: str, results: Path, seeds: int, extra_seeds: int, overrides: Se
     jobs = [[*column, f"seed=range(0,{seeds})"] for column in _columns(table, overrides, "babi_columns")]
     if extra_seeds > 0:
         jobs += [[*extra, f"seed=range(0,{extra_seeds})"] for extra in _columns(table, overrides, "babi_extras")]
+    started = time.monotonic()
     for job in jobs:
         command = [sys.executable, *_TRAIN_COMMAND, f"table={table}", *job, *train_overrides]
         print("bAbI " + setting + ": " + " ".join(command[3:]), flush=True)
+        column_started = time.monotonic()
         status |= subprocess.run(command).returncode != 0
+        # Wall times of the sweeps as they ran (cells already filed are skipped in seconds).
+        print(f"bAbI {setting}: {' '.join(job)}: {format_seconds(time.monotonic() - column_started)} wall", flush=True)
+    print(f"bAbI {setting}: all sweeps {format_seconds(time.monotonic() - started)} wall", flush=True)
     print(f"bAbI {setting}: filed {collect(sweep_dir, results, setting)} new or changed cells in {results}")
     return build_tables(setting, results, seeds, overrides) or int(status)
 
