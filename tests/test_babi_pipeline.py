@@ -132,16 +132,19 @@ def test_paper_file_holds_the_published_anchors():
     assert references["FB LSTM"][19] == 8 and two_tower[3] == 20.5
 
 
-def _fake_run(sweep: Path, setting: str, family: str, encoder: str | None, task: int, seed: int, acc: float) -> None:
+def _fake_run(sweep: Path, setting: str, family: str, encoder: str | None, task: int, seed: int, acc: float,
+              column: str | None = None) -> None:
     """A finished run as train.py leaves it: metrics.json with its config, and the CSV log."""
-    run = sweep / f"data.task={task},model={family},seed={seed},enc={encoder}"
+    run = sweep / f"data.task={task},model={family},seed={seed},enc={encoder},col={column}"
     (run / "csv").mkdir(parents=True)
     model = {"family": family, **({"text_encoder": encoder} if encoder else {})}
     metrics = {"model": family, "data": "babi", "seed": seed, "status": "ok", "test/acc": acc, "val/acc": acc,
                "train_time_s": 10.0 * task, "epochs": 3, "git_rev": "abc1234",
                "overrides": [f"data.task={task}", f"model={family}", f"seed={seed}", f"table=babi_{setting}",
-                             *([f"model.text_encoder={encoder}"] if encoder else [])],
-               "config": {"babi_setting": setting, "model": model, "data": {"task": task, "batch_size": 32}}}
+                             *([f"model.text_encoder={encoder}"] if encoder else []),
+                             *([f"babi_column={column}"] if column else [])],
+               "config": {"babi_setting": setting, "babi_column": column, "model": model,
+                          "data": {"task": task, "batch_size": 32}}}
     (run / "metrics.json").write_text(json.dumps(metrics))
     (run / "csv" / "metrics.csv").write_text("epoch,train/acc,val/acc\n0,0.5,\n0,,0.4\n1,0.75,\n")
 
@@ -153,6 +156,8 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
             for seed in (0, 1):
                 _fake_run(sweep, "two_tower", family, encoder, task, seed, 0.96 if task == 1 else 0.3 + 0.1 * seed)
         _fake_run(sweep, "two_tower", "liaf", "liaf_lstm_rec", task, 0, 0.5)
+        # A variant of a family (e.g. another neuron setting) files under the column its config names.
+        _fake_run(sweep, "two_tower", "liaf", "dense", task, 0, 0.7, column="dense_liaf_slow_leak")
     _fake_run(sweep, "keras1", "liaf", "rnn", 1, 0, 0.5)  # another setting's run: not filed here
     failed = sweep / "failed"
     failed.mkdir()
@@ -162,7 +167,9 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
     assert babi_results_main(["collect", *common]) == 0
     cells = sorted(p.relative_to(results / "two_tower" / "cells").parent.as_posix()
                    for p in (results / "two_tower" / "cells").rglob("metrics.json"))
-    assert len(cells) == 18 and "dense_liaf/task01-seed0" in cells and "liaf_lstm_rec/task02-seed0" in cells
+    assert len(cells) == 20 and "dense_liaf/task01-seed0" in cells and "liaf_lstm_rec/task02-seed0" in cells
+    assert json.loads((results / "two_tower" / "cells" / "dense_liaf_slow_leak" / "task01-seed0" /
+                       "metrics.json").read_text())["test/acc"] == 0.7  # not mixed into dense_liaf
     record = json.loads((results / "two_tower" / "cells" / "gru" / "task02-seed1" / "metrics.json").read_text())
     assert record["train_acc_max"] == 0.75 and record["data.task"] == 2 and record["git_rev"] == "abc1234"
     assert "config" not in record  # one small file per run: the fields a table needs and the provenance
@@ -191,9 +198,9 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
 
     # Another machine: the filed cells go back into the sweep folders, where train.py skips them.
     assert babi_results_main(["collect", *common]) == 0  # nothing to collect, nothing lost
-    assert len(list((results / "two_tower" / "cells").rglob("metrics.json"))) == 18
+    assert len(list((results / "two_tower" / "cells").rglob("metrics.json"))) == 20
     sweep_dir = tmp_path / "outputs" / "sweeps" / "babi_two_tower"
-    assert restore(results / "two_tower", sweep_dir) == 18 and restore(results / "two_tower", sweep_dir) == 0
+    assert restore(results / "two_tower", sweep_dir) == 20 and restore(results / "two_tower", sweep_dir) == 0
     # Into the folder that the current naming gives the command, where train.py looks for it.
     restored = json.loads((sweep_dir / run_name(record["overrides"]) / "metrics.json").read_text())
     assert restored == record and restored["status"] == "ok"

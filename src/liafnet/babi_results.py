@@ -94,7 +94,8 @@ def cell_record(run: RunRecord, run_dir: Path, sweep_dir: Path) -> dict | None:
     model = config.get("model") or {}
     record = {
         "status": "ok", "setting": setting,
-        "babi_column": column_of(model.get("family"), model.get("text_encoder")),
+        # A column named in the config (a variant of a family, e.g. another neuron setting) wins.
+        "babi_column": config.get("babi_column") or column_of(model.get("family"), model.get("text_encoder")),
         "model": run.model, "data": run.data, "seed": run.seed,
         **{key: _select(config, key) for key in _CONFIG_KEYS},
         "test/acc": run.test_acc, "val/acc": run.val_acc,
