@@ -86,11 +86,12 @@ def test_empty_validation_split_with_early_stopping_is_refused_before_training(m
     assert written["status"] == "failed" and written["epochs"] is None  # nothing was trained
 
 
-@pytest.mark.parametrize("table, setting, epochs, extras", [
-    ("babi", "keras1", 40, ["liaf_lstm", "liaf_lstm_rec"]),
-    ("babi_two_tower", "two_tower", 20, ["liaf_rnn", "liaf_lstm", "liaf_lstm_rec"]),
+@pytest.mark.parametrize("table, setting, epochs, main, extras", [
+    ("babi", "keras1", 40, ["liaf_rnn", "lif_rnn", "lstm", "gru"], ["liaf_lstm", "liaf_lstm_rec"]),
+    ("babi_two_tower", "two_tower", 20, ["dense_liaf", "dense_lif", "lstm", "gru", "dense_liaf_slow_leak"],
+     ["liaf_rnn", "liaf_lstm", "liaf_lstm_rec"]),
 ])
-def test_table_configs_grid_launcher_dirs_and_columns(table, setting, epochs, extras, make_cfg):
+def test_table_configs_grid_launcher_dirs_and_columns(table, setting, epochs, main, extras, make_cfg):
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         cfg = compose("train", overrides=[f"table={table}"], return_hydra_config=True)
@@ -109,10 +110,10 @@ def test_table_configs_grid_launcher_dirs_and_columns(table, setting, epochs, ex
     found = []
     for overrides in [*cfg.babi_columns, *cfg.babi_extras]:
         column = make_cfg(f"table={table}", *overrides)
-        found.append(column_of(column.model.family, column.model.get("text_encoder")))
+        found.append(column.babi_column or column_of(column.model.family, column.model.get("text_encoder")))
         # The column builds: its model options pass the family's checks.
         check_model_config(to_plain(column.model), data_kind="text")
-    assert found == columns[:4] + extras == columns
+    assert found == main + extras == columns
     assert cfg.table_spec.claim.column == columns[0]
     if setting == "two_tower":  # the two-tower Keras recipe
         assert (cfg.model.text_merge, cfg.model.text_embed_dim, cfg.model.text_hidden) == ("concat", 50, 100)
