@@ -86,11 +86,12 @@ def test_empty_validation_split_with_early_stopping_is_refused_before_training(m
     assert written["status"] == "failed" and written["epochs"] is None  # nothing was trained
 
 
-@pytest.mark.parametrize("table, setting, epochs, extras", [
-    ("babi", "keras1", 40, ["liaf_lstm", "liaf_lstm_rec"]),
-    ("babi_two_tower", "two_tower", 20, ["liaf_rnn", "liaf_lstm", "liaf_lstm_rec"]),
+@pytest.mark.parametrize("table, setting, epochs, main, extras", [
+    ("babi", "keras1", 40, ["liaf_rnn", "lif_rnn", "lstm", "gru"], ["liaf_lstm", "liaf_lstm_rec"]),
+    ("babi_two_tower", "two_tower", 20, ["dense_liaf", "dense_lif", "lstm", "gru", "dense_liaf_slow_leak"],
+     ["liaf_rnn", "liaf_lstm", "liaf_lstm_rec"]),
 ])
-def test_table_configs_grid_launcher_dirs_and_columns(table, setting, epochs, extras, make_cfg):
+def test_table_configs_grid_launcher_dirs_and_columns(table, setting, epochs, main, extras, make_cfg):
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
         cfg = compose("train", overrides=[f"table={table}"], return_hydra_config=True)
@@ -109,10 +110,10 @@ def test_table_configs_grid_launcher_dirs_and_columns(table, setting, epochs, ex
     found = []
     for overrides in [*cfg.babi_columns, *cfg.babi_extras]:
         column = make_cfg(f"table={table}", *overrides)
-        found.append(column_of(column.model.family, column.model.get("text_encoder")))
+        found.append(column.babi_column or column_of(column.model.family, column.model.get("text_encoder")))
         # The column builds: its model options pass the family's checks.
         check_model_config(to_plain(column.model), data_kind="text")
-    assert found == columns[:4] + extras == columns
+    assert found == main + extras == columns
     assert cfg.table_spec.claim.column == columns[0]
     if setting == "two_tower":  # the two-tower Keras recipe
         assert (cfg.model.text_merge, cfg.model.text_embed_dim, cfg.model.text_hidden) == ("concat", 50, 100)
@@ -132,16 +133,19 @@ def test_paper_file_holds_the_published_anchors():
     assert references["FB LSTM"][19] == 8 and two_tower[3] == 20.5
 
 
-def _fake_run(sweep: Path, setting: str, family: str, encoder: str | None, task: int, seed: int, acc: float) -> None:
+def _fake_run(sweep: Path, setting: str, family: str, encoder: str | None, task: int, seed: int, acc: float,
+              column: str | None = None) -> None:
     """A finished run as train.py leaves it: metrics.json with its config, and the CSV log."""
-    run = sweep / f"data.task={task},model={family},seed={seed},enc={encoder}"
+    run = sweep / f"data.task={task},model={family},seed={seed},enc={encoder},col={column}"
     (run / "csv").mkdir(parents=True)
     model = {"family": family, **({"text_encoder": encoder} if encoder else {})}
     metrics = {"model": family, "data": "babi", "seed": seed, "status": "ok", "test/acc": acc, "val/acc": acc,
                "train_time_s": 10.0 * task, "epochs": 3, "git_rev": "abc1234",
                "overrides": [f"data.task={task}", f"model={family}", f"seed={seed}", f"table=babi_{setting}",
-                             *([f"model.text_encoder={encoder}"] if encoder else [])],
-               "config": {"babi_setting": setting, "model": model, "data": {"task": task, "batch_size": 32}}}
+                             *([f"model.text_encoder={encoder}"] if encoder else []),
+                             *([f"babi_column={column}"] if column else [])],
+               "config": {"babi_setting": setting, "babi_column": column, "model": model,
+                          "data": {"task": task, "batch_size": 32}}}
     (run / "metrics.json").write_text(json.dumps(metrics))
     (run / "csv" / "metrics.csv").write_text("epoch,train/acc,val/acc\n0,0.5,\n0,,0.4\n1,0.75,\n")
 
@@ -153,6 +157,8 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
             for seed in (0, 1):
                 _fake_run(sweep, "two_tower", family, encoder, task, seed, 0.96 if task == 1 else 0.3 + 0.1 * seed)
         _fake_run(sweep, "two_tower", "liaf", "liaf_lstm_rec", task, 0, 0.5)
+        # A variant of a family (e.g. another neuron setting) files under the column its config names.
+        _fake_run(sweep, "two_tower", "liaf", "dense", task, 0, 0.7, column="dense_liaf_slow_leak")
     _fake_run(sweep, "keras1", "liaf", "rnn", 1, 0, 0.5)  # another setting's run: not filed here
     failed = sweep / "failed"
     failed.mkdir()
@@ -162,7 +168,9 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
     assert babi_results_main(["collect", *common]) == 0
     cells = sorted(p.relative_to(results / "two_tower" / "cells").parent.as_posix()
                    for p in (results / "two_tower" / "cells").rglob("metrics.json"))
-    assert len(cells) == 18 and "dense_liaf/task01-seed0" in cells and "liaf_lstm_rec/task02-seed0" in cells
+    assert len(cells) == 20 and "dense_liaf/task01-seed0" in cells and "liaf_lstm_rec/task02-seed0" in cells
+    assert json.loads((results / "two_tower" / "cells" / "dense_liaf_slow_leak" / "task01-seed0" /
+                       "metrics.json").read_text())["test/acc"] == 0.7  # not mixed into dense_liaf
     record = json.loads((results / "two_tower" / "cells" / "gru" / "task02-seed1" / "metrics.json").read_text())
     assert record["train_acc_max"] == 0.75 and record["data.task"] == 2 and record["git_rev"] == "abc1234"
     assert "config" not in record  # one small file per run: the fields a table needs and the provenance
@@ -191,9 +199,9 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
 
     # Another machine: the filed cells go back into the sweep folders, where train.py skips them.
     assert babi_results_main(["collect", *common]) == 0  # nothing to collect, nothing lost
-    assert len(list((results / "two_tower" / "cells").rglob("metrics.json"))) == 18
+    assert len(list((results / "two_tower" / "cells").rglob("metrics.json"))) == 20
     sweep_dir = tmp_path / "outputs" / "sweeps" / "babi_two_tower"
-    assert restore(results / "two_tower", sweep_dir) == 18 and restore(results / "two_tower", sweep_dir) == 0
+    assert restore(results / "two_tower", sweep_dir) == 20 and restore(results / "two_tower", sweep_dir) == 0
     # Into the folder that the current naming gives the command, where train.py looks for it.
     restored = json.loads((sweep_dir / run_name(record["overrides"]) / "metrics.json").read_text())
     assert restored == record and restored["status"] == "ok"

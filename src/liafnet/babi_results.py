@@ -2,8 +2,8 @@
 tables from ``results/`` alone (docs/babi.md, "The tables").
 
 Each setting (``keras1``, ``two_tower``) has a table config, ``conf/table/<table>.yaml``, whose
-sweep runs over the 20 tasks; its ``babi_columns`` list holds the model overrides of the four main
-columns (liaf, lif, lstm, gru; run with ``--seeds`` seeds) and ``babi_extras`` those of the extra
+sweep runs over the 20 tasks; its ``babi_columns`` list holds the model overrides of the main
+columns (liaf, lif, lstm, gru, and two_tower's slow-leak LIAF; run with ``--seeds`` seeds) and ``babi_extras`` those of the extra
 columns (run with ``--extra-seeds`` seeds), one sweep per column. A finished run becomes one small JSON file,
 ``results/babi/<setting>/cells/<column>/task<NN>-seed<S>/metrics.json``, with the fields a table
 needs plus where it came from (git revision, overrides, model config). The tables are built from
@@ -94,7 +94,8 @@ def cell_record(run: RunRecord, run_dir: Path, sweep_dir: Path) -> dict | None:
     model = config.get("model") or {}
     record = {
         "status": "ok", "setting": setting,
-        "babi_column": column_of(model.get("family"), model.get("text_encoder")),
+        # A column named in the config (a variant of a family, e.g. another neuron setting) wins.
+        "babi_column": config.get("babi_column") or column_of(model.get("family"), model.get("text_encoder")),
         "model": run.model, "data": run.data, "seed": run.seed,
         **{key: _select(config, key) for key in _CONFIG_KEYS},
         "test/acc": run.test_acc, "val/acc": run.val_acc,
