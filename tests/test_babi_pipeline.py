@@ -133,13 +133,15 @@ def test_paper_file_holds_the_published_anchors():
     assert references["FB LSTM"][19] == 8 and two_tower[3] == 20.5
 
 
-def _fake_run(sweep: Path, setting: str, family: str, encoder: str | None, task: int, seed: int, acc: float,
-              column: str | None = None) -> None:
-    """A finished run as train.py leaves it: metrics.json with its config, and the CSV log."""
+def _fake_run(sweep: Path, setting: str, family: str, encoder: str | None, task: int, seed: int,
+              acc: float | None, column: str | None = None, error: str | None = None) -> None:
+    """A run as train.py leaves it: metrics.json with its config, and the CSV log; with ``error``, a
+    failed run (its message first, then the traceback's last line, as train.py writes it)."""
     run = sweep / f"data.task={task},model={family},seed={seed},enc={encoder},col={column}"
-    (run / "csv").mkdir(parents=True)
+    (run / "csv").mkdir(parents=True, exist_ok=True)
     model = {"family": family, **({"text_encoder": encoder} if encoder else {})}
-    metrics = {"model": family, "data": "babi", "seed": seed, "status": "ok", "test/acc": acc, "val/acc": acc,
+    status = {"status": "failed", "error": f"{error}\nliafnet.task.NonFiniteLossError: {error}"} if error else {"status": "ok"}
+    metrics = {"model": family, "data": "babi", "seed": seed, **status, "test/acc": acc, "val/acc": acc,
                "train_time_s": 10.0 * task, "epochs": 3, "git_rev": "abc1234",
                "overrides": [f"data.task={task}", f"model={family}", f"seed={seed}", f"table=babi_{setting}",
                              *([f"model.text_encoder={encoder}"] if encoder else []),
@@ -160,15 +162,26 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
         # A variant of a family (e.g. another neuron setting) files under the column its config names.
         _fake_run(sweep, "two_tower", "liaf", "dense", task, 0, 0.7, column="dense_liaf_slow_leak")
     _fake_run(sweep, "keras1", "liaf", "rnn", 1, 0, 0.5)  # another setting's run: not filed here
+    # A failed run is filed with its reason, so the table can say so; one without a task cannot be.
+    nan = "NonFiniteLossError: training loss became nan at epoch 0, batch 0"
+    _fake_run(sweep, "two_tower", "liaf", "liaf_lstm", 2, 0, None, error=nan)
+    _fake_run(sweep, "two_tower", "liaf", "liaf_lstm", 1, 0, None, error=nan)
     failed = sweep / "failed"
     failed.mkdir()
     (failed / "metrics.json").write_text(json.dumps({"status": "failed", "config": {"babi_setting": "two_tower"}}))
+    killed = sweep / "killed"  # still says running: not an ended run
+    killed.mkdir()
+    (killed / "metrics.json").write_text(json.dumps({"status": "running", "config": {
+        "babi_setting": "two_tower", "model": {"family": "gru"}, "data": {"task": 3}}}))
     results = tmp_path / "results"
     common = ["--setting", "two_tower", "--results", str(results), f"paths.output_dir={tmp_path / 'outputs'}"]
     assert babi_results_main(["collect", *common]) == 0
     cells = sorted(p.relative_to(results / "two_tower" / "cells").parent.as_posix()
                    for p in (results / "two_tower" / "cells").rglob("metrics.json"))
-    assert len(cells) == 20 and "dense_liaf/task01-seed0" in cells and "liaf_lstm_rec/task02-seed0" in cells
+    assert len(cells) == 22 and "dense_liaf/task01-seed0" in cells and "liaf_lstm_rec/task02-seed0" in cells
+    failed_cell = results / "two_tower" / "cells" / "liaf_lstm" / "task02-seed0" / "metrics.json"
+    assert json.loads(failed_cell.read_text())["status"] == "failed"
+    assert json.loads(failed_cell.read_text())["error"] == nan  # the message, not the traceback
     assert json.loads((results / "two_tower" / "cells" / "dense_liaf_slow_leak" / "task01-seed0" /
                        "metrics.json").read_text())["test/acc"] == 0.7  # not mixed into dense_liaf
     record = json.loads((results / "two_tower" / "cells" / "gru" / "task02-seed1" / "metrics.json").read_text())
@@ -187,6 +200,15 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
     assert "35.0 ± 7.1 (n=2)" in text and "1 single supporting fact" in text and "passed (≥ 95%)" in text
     assert "Claim check" in text and "LIAF (DenseLIAF towers) 65.5 vs" in text
     assert "| peak training accuracy (mean) |" in text  # whether a family fits its training set
+    # The failed cell says so in its row, and why below the table.
+    lines = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("| ")]
+    task2 = dict(zip(lines[0], next(line for line in lines if line[0] == "2 two supporting facts")))
+    assert task2["LIAF-LSTM (authors' 2020 cell)"] == "1 failed"
+    # Extras expect --extra-seeds seeds (default 1), the main columns --seeds: n shown either way.
+    assert task2["LIAF-LSTM + recurrent gates (liafnet extension, not in the authors' code)"] == "50.0 (n=1)"
+    assert task2["LIAF-RNN towers (extra)"] == "missing" and task2["GRU"] == "35.0 ± 7.1 (n=2)"
+    assert task2[lines[0][5]] == "70.0 (n=1, 1 missing)"  # the slow-leak LIAF: a main column, seed 1 not run
+    assert f"liaf_lstm/task02-seed0: failed: {nan}" in text
     assert (results / "two_tower" / "babi_two_tower_rows.png").stat().st_size > 0  # every task at a glance
 
     # A trial run of another command in the same sweep folder never replaces a filed cell.
@@ -195,13 +217,21 @@ def test_finished_runs_are_filed_under_results_and_tables_built_from_there(tmp_p
     trial.write_text(json.dumps({**json.loads(trial.read_text()), "overrides": ["model=gru", "trainer.max_epochs=1"]}))
     assert babi_results_main(["collect", *common]) == 0
     assert json.loads((results / "two_tower" / "cells" / "gru" / "task02-seed1" / "metrics.json").read_text()) == record
+    # A failed re-run of a finished cell's command never replaces it; a finished one replaces a failure.
+    _fake_run(sweep, "two_tower", "gru", None, 1, 0, None, error=nan)
+    _fake_run(sweep, "two_tower", "liaf", "liaf_lstm", 1, 0, 0.45)
+    assert babi_results_main(["collect", *common]) == 0
+    cells = results / "two_tower" / "cells"
+    assert json.loads((cells / "gru" / "task01-seed0" / "metrics.json").read_text())["test/acc"] == 0.96
+    assert json.loads((cells / "liaf_lstm" / "task01-seed0" / "metrics.json").read_text())["status"] == "ok"
     shutil.rmtree(tmp_path / "outputs")
 
-    # Another machine: the filed cells go back into the sweep folders, where train.py skips them.
+    # Another machine: the finished cells go back into the sweep folders, where train.py skips them.
     assert babi_results_main(["collect", *common]) == 0  # nothing to collect, nothing lost
-    assert len(list((results / "two_tower" / "cells").rglob("metrics.json"))) == 20
+    assert len(list((results / "two_tower" / "cells").rglob("metrics.json"))) == 22
     sweep_dir = tmp_path / "outputs" / "sweeps" / "babi_two_tower"
-    assert restore(results / "two_tower", sweep_dir) == 20 and restore(results / "two_tower", sweep_dir) == 0
+    # 21 finished cells; the failed one stays behind, so `run` tries it again.
+    assert restore(results / "two_tower", sweep_dir) == 21 and restore(results / "two_tower", sweep_dir) == 0
     # Into the folder that the current naming gives the command, where train.py looks for it.
     restored = json.loads((sweep_dir / run_name(record["overrides"]) / "metrics.json").read_text())
     assert restored == record and restored["status"] == "ok"

@@ -188,7 +188,7 @@ def test_wide_layout_with_references_and_summary_rows(tmp_path):
     assert table.cols == ["lstm", "liaf"]  # gru: in the order but not in the grid
     rows = md_rows(paths["md"].read_text())
     assert rows["1 single fact"]["LSTM"] == "51.0 ± 1.4 (n=2)"
-    assert rows["1 single fact"]["LIAF"] == "96.0"
+    assert rows["1 single fact"]["LIAF"] == "96.0 (n=1)"  # n shown also for a single run
     assert rows["3"]["LSTM"] == "1 failed"
     assert rows["3"]["LIAF"] == "missing"
     assert rows["1 single fact"]["LIAF (paper)"] == PAPER_UNKNOWN
@@ -202,6 +202,23 @@ def test_wide_layout_with_references_and_summary_rows(tmp_path):
     assert rows["passed (≥ 95%)"]["LIAF"] == "2/3"
     assert rows["passed (≥ 95%)"]["LSTM"] == "0/3"
     assert rows["passed (≥ 95%)"]["FB LSTM"] == "0/3"
+
+
+def test_a_column_can_expect_fewer_seeds_than_the_grid(tmp_path):
+    """``columns.seeds`` (bAbI's extras, run at one seed beside three): that column's cells count
+    missing runs against its own seeds, the others against the grid's."""
+    root = tmp_path / "sweep"
+    spec = babi_like(root)
+    spec["grid"]["seed"] = [0, 1]
+    spec["columns"]["seeds"] = {"liaf": [0]}
+    _, paths = build_table(spec, root, tmp_path / "out", plots=False)
+    rows = md_rows(paths["md"].read_text())
+    assert rows["1 single fact"]["LIAF"] == "96.0 (n=1)" and rows["3"]["LIAF"] == "missing"
+    assert rows["2"]["LSTM"] == "30.0 (n=1, 1 missing)" and rows["3"]["LSTM"] == "1 failed, 1 missing"
+    with pytest.raises(TableSpecError, match=r"rows.seeds: seeds per value are for columns only"):
+        TableSpec.from_dict({**spec, "rows": {**spec["rows"], "seeds": {1: [0]}}})
+    with pytest.raises(TableSpecError, match=r"columns.seeds: expected a mapping of value -> list of seeds"):
+        TableSpec.from_dict({**spec, "columns": {**spec["columns"], "seeds": {"liaf": 0}}})
 
 
 def test_summary_fields_give_each_column_a_mean_over_its_rows(tmp_path):

@@ -6,19 +6,22 @@ sweep runs over the 20 tasks; its ``babi_columns`` list holds the model override
 columns (liaf, lif, lstm, gru, and two_tower's slow-leak LIAF; run with ``--seeds`` seeds) and ``babi_extras`` those of the extra
 columns (run with ``--extra-seeds`` seeds), one sweep per column. A finished run becomes one small JSON file,
 ``results/babi/<setting>/cells/<column>/task<NN>-seed<S>/metrics.json``, with the fields a table
-needs plus where it came from (git revision, overrides, model config). The tables are built from
-those files only, so a grid can be run in several sittings, on several machines, and aggregated by
-anyone with a checkout::
+needs plus where it came from (git revision, overrides, model config). A run that failed is filed
+too, with ``status: failed`` and its error, so the table says "1 failed" with the reason instead of
+"missing"; a finished run of the same command replaces it, never the other way round. The tables are
+built from those files only, so a grid can be run in several sittings, on several machines, and
+aggregated by anyone with a checkout::
 
     python -m liafnet.babi_results run     [--setting keras1] [--seeds 3] [--extra-seeds 1] [overrides]
     python -m liafnet.babi_results collect [--setting two_tower] [overrides]  # finished runs -> results/
-    python -m liafnet.babi_results table   [--setting ...] [--seeds 3]        # results/ -> tables
+    python -m liafnet.babi_results table   [--setting ...] [--seeds 3] [--extra-seeds 1]  # results/ -> tables
 
 Without ``--setting`` each command does both settings.
 
 ``run`` first copies the cells already in ``results/`` back into the sweep folders, where
 ``train.py`` skips any run whose ``metrics.json`` says ``ok``: a fresh machine resumes the grid
-instead of repeating it. Delete a cell's folder under ``results/`` to run it again.
+instead of repeating it. Failed cells are not copied back, so ``run`` tries them again. Delete a
+finished cell's folder under ``results/`` to run it again.
 """
 
 from __future__ import annotations
@@ -85,15 +88,17 @@ def _peak_train_acc(run_dir: Path) -> float | None:
 
 
 def cell_record(run: RunRecord, run_dir: Path, sweep_dir: Path) -> dict | None:
-    """The results/ record of one finished bAbI run, or None if the run is not a finished bAbI
-    comparison run (status not ok, or no ``babi_setting`` in its config)."""
+    """The results/ record of one ended bAbI comparison run: ``status`` ``ok`` (with its test
+    accuracy) or ``failed`` (with the first line of its error). None for anything else: a run still
+    running or killed, one without ``babi_setting`` or ``data.task`` in its config."""
     config = run.config or {}
     setting = config.get("babi_setting")
-    if not run.finished or setting not in SETTINGS or run.test_acc is None:
+    finished = run.finished and run.test_acc is not None
+    if setting not in SETTINGS or _select(config, "data.task") is None or not (finished or run.status == "failed"):
         return None
     model = config.get("model") or {}
     record = {
-        "status": "ok", "setting": setting,
+        "status": "ok" if finished else "failed", "setting": setting,
         # A column named in the config (a variant of a family, e.g. another neuron setting) wins.
         "babi_column": config.get("babi_column") or column_of(model.get("family"), model.get("text_encoder")),
         "model": run.model, "data": run.data, "seed": run.seed,
@@ -105,6 +110,7 @@ def cell_record(run: RunRecord, run_dir: Path, sweep_dir: Path) -> dict | None:
         "git_rev": run.git_rev, "overrides": run.overrides,
         "sweep_subdir": run_dir.relative_to(sweep_dir).as_posix(),
         "model_config": dict(model),
+        **({} if finished else {"error": (str(run.error or "").strip().splitlines() or ["no error message"])[0]}),
     }
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
 
@@ -121,11 +127,13 @@ def _command(record: dict) -> list[str]:
 
 
 def collect(sweep_dir: Path, results: Path, setting: str) -> int:
-    """File every finished run of ``setting`` under ``sweep_dir`` into ``results``; returns the count.
+    """File every finished or failed run of ``setting`` under ``sweep_dir`` into ``results``;
+    returns the count of cells written.
 
     A cell already in ``results`` is replaced by a re-run of the same command (same overrides, apart
     from data and output paths), never by a run of another command (e.g. a shorter trial run in the
-    same sweep folder): that run is reported and skipped; delete the cell to file it."""
+    same sweep folder): that run is reported and skipped; delete the cell to file it. A failed run
+    never replaces a finished cell."""
     written = 0
     for path in sorted(sweep_dir.rglob("metrics.json")):
         try:
@@ -141,6 +149,10 @@ def collect(sweep_dir: Path, results: Path, setting: str) -> int:
             print(f"bAbI {setting}: kept {target}; {path.parent} was run with other overrides "
                   f"{_command(record)} (delete the cell to file this run instead)", flush=True)
             continue
+        if filed is not None and filed.get("status") == "ok" and record["status"] != "ok":
+            print(f"bAbI {setting}: kept the finished cell {target}; {path.parent} failed: {record['error']}",
+                  flush=True)
+            continue
         if filed != record:
             atomic_write_json(target, record)
             written += 1
@@ -148,11 +160,14 @@ def collect(sweep_dir: Path, results: Path, setting: str) -> int:
 
 
 def restore(results: Path, sweep_dir: Path) -> int:
-    """Copy the cells in ``results`` into the sweep folders they came from, unless a run is there,
-    so that ``train.py`` skips them; returns the count."""
+    """Copy the finished cells in ``results`` into the sweep folders they came from, unless a run is
+    there, so that ``train.py`` skips them; returns the count. Failed cells stay behind, so their
+    runs are tried again."""
     restored = 0
     for path in sorted((results / "cells").rglob("metrics.json")):
         record = json.loads(path.read_text())
+        if record.get("status") != "ok":
+            continue
         # The folder the current naming gives this command (not the one it ran in: names may change).
         target = sweep_dir / run_name(record["overrides"]) / "metrics.json"
         if not target.exists():
@@ -181,13 +196,27 @@ def _columns(table: str, overrides: Sequence[str], key: str) -> list[list[str]]:
     return [list(map(str, column)) for column in columns]
 
 
-def build_tables(setting: str, results: Path, seeds: int, overrides: Sequence[str] = ()) -> int:
+def _extra_column_names(table: str, overrides: Sequence[str]) -> list[str]:
+    """The table column of each extra, from the config its runs compose (as ``cell_record`` files it)."""
+    names = []
+    for extra in _columns(table, overrides, "babi_extras"):
+        config = _compose(table, [*overrides, *extra])
+        names.append(config.get("babi_column") or column_of(config.model.family, config.model.get("text_encoder")))
+    return names
+
+
+def build_tables(setting: str, results: Path, seeds: int, extra_seeds: int = 1, overrides: Sequence[str] = ()) -> int:
     """``results/<setting>/cells`` -> ``results/<setting>/<table>.{md,csv,tex}`` and
-    ``<table>_rows.png`` (every task's columns side by side)."""
+    ``<table>_rows.png`` (every task's columns side by side). The main columns expect ``seeds``
+    seeds per task, the extras ``extra_seeds``."""
     from liafnet.cli.tables import main as tables_main
 
+    table = SETTINGS[setting]
     grid = [o for o in overrides if o.split("=", 1)[0] in ("data.task", "+table_spec.smoke")]
-    return tables_main([f"table={SETTINGS[setting]}", f"seed=range(0,{seeds})", *grid,
+    extra = ",".join(f"{name}:[{','.join(map(str, range(extra_seeds)))}]"
+                     for name in _extra_column_names(table, overrides))
+    return tables_main([f"table={table}", f"seed=range(0,{seeds})", *grid,
+                        *([f"+table_spec.columns.seeds={{{extra}}}"] if extra else []),
                         "--sweep-dir", str(results / "cells"), "--out", str(results)])
 
 
@@ -211,7 +240,7 @@ def run(setting: str, results: Path, seeds: int, extra_seeds: int, overrides: Se
         print(f"bAbI {setting}: {' '.join(job)}: {format_seconds(time.monotonic() - column_started)} wall", flush=True)
     print(f"bAbI {setting}: all sweeps {format_seconds(time.monotonic() - started)} wall", flush=True)
     print(f"bAbI {setting}: filed {collect(sweep_dir, results, setting)} new or changed cells in {results}")
-    return build_tables(setting, results, seeds, overrides) or int(status)
+    return build_tables(setting, results, seeds, extra_seeds, overrides) or int(status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -237,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sweep_dir = _sweep_dir(SETTINGS[setting], args.overrides)
             print(f"bAbI {setting}: filed {collect(sweep_dir, results, setting)} new or changed cells in {results}")
         else:
-            status |= build_tables(setting, results, args.seeds, args.overrides)
+            status |= build_tables(setting, results, args.seeds, args.extra_seeds, args.overrides)
     return status
 
 

@@ -158,10 +158,12 @@ def aggregate(spec: TableSpec, runs: Sequence[Run]) -> Table:
         notes.append(f"{where}: runs outside the sweep grid ({len(grouped[(row, col)])})")
 
     expected_seeds = spec.grid.get(spec.seed_key)
+    column_seeds = spec.columns.seeds if spec.columns else {}
     cells = {}
     for row in rows:
         for col in cols:
-            cells[(row, col)] = _make_cell(spec, row, col, grouped.get((row, col), []), expected_seeds)
+            cells[(row, col)] = _make_cell(spec, row, col, grouped.get((row, col), []),
+                                           column_seeds.get(col, expected_seeds))
 
     duplicates = _find_duplicates(spec, runs)
     return Table(spec, rows, cols, cells, list(runs), notes, duplicates)

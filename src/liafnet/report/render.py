@@ -93,13 +93,13 @@ def _runs_text(cell: Cell) -> str:
 
 def _ours(cell: Cell, digits: int, wide: bool) -> Text:
     """The measured number of a cell. Long tables have n and runs columns; in wide tables the run
-    accounting rides along in the cell, e.g. ``71.2 ± 0.4 (n=2, 1 failed)`` or ``3 failed``."""
+    accounting rides along in the cell, e.g. ``71.2 ± 0.4 (n=2, 1 failed)``, ``52.2 (n=1)`` or ``3 failed``."""
     if cell.mean is None:
         if not wide or cell.state == MISSING:
             return Text.plain(cell.state or MISSING)
         return Text.plain(", ".join(_counts(cell)))
     stat = format_stat(cell.mean, cell.std, digits)
-    extra = _counts(cell, with_n=cell.n > 1) if wide else []
+    extra = _counts(cell, with_n=True) if wide else []
     if not extra:
         return stat
     suffix = f" ({', '.join(extra)})"

@@ -45,6 +45,9 @@ class Axis:
     label: str
     order: tuple[str, ...] = ()
     names: Mapping[str, str] = field(default_factory=dict)
+    # Columns only: the seeds a column expects when they differ from the grid's (an extra column
+    # run at fewer seeds), so that its cells say n=1 rather than "2 missing".
+    seeds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def display(self, value: str) -> str:
         return self.names.get(value, value)
@@ -158,6 +161,8 @@ class TableSpec:
         if unknown:
             raise TableSpecError(f"{where}: unknown keys {sorted(unknown)}; see docs/tables.md")
         rows = _axis(spec["rows"], f"{where}.rows")
+        if isinstance(spec["rows"], Mapping) and spec["rows"].get("seeds"):
+            raise TableSpecError(f"{where}.rows.seeds: seeds per value are for columns only")
         columns = _axis(spec["columns"], f"{where}.columns") if spec.get("columns") else None
         merged_grid = {key: tuple(norm(v) for v in values) for key, values in (grid or {}).items()}
         for key, values in (spec.get("grid") or {}).items():
@@ -287,13 +292,17 @@ def _axis(raw: Any, where: str) -> Axis:
     _require(raw, ("key",), where)
     order = raw.get("order") or ()
     names = raw.get("names") or {}
+    seeds = raw.get("seeds") or {}
     if not isinstance(order, (list, tuple)) or not isinstance(names, Mapping):
         raise TableSpecError(f"{where}: order must be a list and names a mapping")
+    if not isinstance(seeds, Mapping) or not all(isinstance(v, (list, tuple)) for v in seeds.values()):
+        raise TableSpecError(f"{where}.seeds: expected a mapping of value -> list of seeds, got {seeds!r}")
     return Axis(
         key=str(raw["key"]),
         label=str(raw.get("label", raw["key"])),
         order=tuple(norm(v) for v in order),
         names={norm(k): str(v) for k, v in names.items()},
+        seeds={norm(k): tuple(norm(s) for s in v) for k, v in seeds.items()},
     )
 
 
