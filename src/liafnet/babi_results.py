@@ -39,6 +39,7 @@ from pathlib import Path
 from liafnet.io import atomic_write_json
 from liafnet.record import RunRecord
 from liafnet.report.render import format_seconds
+from liafnet.report.runs import dotted
 from liafnet.rundirs import run_name
 
 SETTINGS = {"keras1": "babi", "two_tower": "babi_two_tower"}  # setting -> conf/table/<name>.yaml
@@ -65,14 +66,6 @@ def column_of(family: str, encoder: str | None) -> str:
     return str(encoder) if family == "liaf" else f"lif_{encoder}"
 
 
-def _select(tree: dict, dotted: str):
-    for part in dotted.split("."):
-        if not isinstance(tree, dict) or part not in tree:
-            return None
-        tree = tree[part]
-    return tree
-
-
 def _peak_train_acc(run_dir: Path) -> float | None:
     """The best epoch-level training accuracy in the run's CSV log (None without a log)."""
     path = run_dir / "csv" / "metrics.csv"
@@ -94,7 +87,7 @@ def cell_record(run: RunRecord, run_dir: Path, sweep_dir: Path) -> dict | None:
     config = run.config or {}
     setting = config.get("babi_setting")
     finished = run.finished and run.test_acc is not None
-    if setting not in SETTINGS or _select(config, "data.task") is None or not (finished or run.status == "failed"):
+    if setting not in SETTINGS or dotted(config, "data.task") is None or not (finished or run.status == "failed"):
         return None
     model = config.get("model") or {}
     record = {
@@ -102,7 +95,7 @@ def cell_record(run: RunRecord, run_dir: Path, sweep_dir: Path) -> dict | None:
         # A column named in the config (a variant of a family, e.g. another neuron setting) wins.
         "babi_column": config.get("babi_column") or column_of(model.get("family"), model.get("text_encoder")),
         "model": run.model, "data": run.data, "seed": run.seed,
-        **{key: _select(config, key) for key in _CONFIG_KEYS},
+        **{key: dotted(config, key) for key in _CONFIG_KEYS},
         "test/acc": run.test_acc, "val/acc": run.val_acc,
         "train_acc_max": _peak_train_acc(run_dir), "epochs": run.epochs,
         "train_time_s": run.train_time_s, "samples_per_s": run.samples_per_s,

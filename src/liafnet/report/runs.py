@@ -20,7 +20,7 @@ import yaml
 from liafnet.record import METRICS_FILE, RunRecord
 
 
-def _dotted(tree: Any, key: str) -> Any:
+def dotted(tree: Any, key: str) -> Any:
     """``tree['a']['b']`` for key ``a.b``; ``None`` when any part is absent."""
     for part in key.split("."):
         if not isinstance(tree, Mapping) or part not in tree:
@@ -79,7 +79,7 @@ class Run:
     @cached_property
     def _hydra_choices(self) -> Mapping:
         hydra_yaml = _load_yaml_quietly(self.run_dir / ".hydra" / "hydra.yaml") or {}
-        return _dotted(hydra_yaml, "hydra.runtime.choices") or {}
+        return dotted(hydra_yaml, "hydra.runtime.choices") or {}
 
     def lookup(self, key: str) -> Any:
         """A run attribute: the record's own key (``test/acc``, ``params``, or a key a newer writer
