@@ -189,11 +189,12 @@ def _columns(table: str, overrides: Sequence[str], key: str) -> list[list[str]]:
     return [list(map(str, column)) for column in columns]
 
 
-def _extra_column_names(table: str, overrides: Sequence[str]) -> list[str]:
-    """The table column of each extra, from the config its runs compose (as ``cell_record`` files it)."""
+def _column_names(table: str, overrides: Sequence[str], key: str) -> list[str]:
+    """The table column of each entry of ``key`` (``babi_columns``, ``babi_extras``), from the config
+    its runs compose (as ``cell_record`` files them)."""
     names = []
-    for extra in _columns(table, overrides, "babi_extras"):
-        config = _compose(table, [*overrides, *extra])
+    for column in _columns(table, overrides, key):
+        config = _compose(table, [*overrides, *column])
         names.append(config.get("babi_column") or column_of(config.model.family, config.model.get("text_encoder")))
     return names
 
@@ -206,10 +207,13 @@ def build_tables(setting: str, results: Path, seeds: int, extra_seeds: int = 1, 
 
     table = SETTINGS[setting]
     grid = [o for o in overrides if o.split("=", 1)[0] in ("data.task", "+table_spec.smoke")]
-    extra = ",".join(f"{name}:[{','.join(map(str, range(extra_seeds)))}]"
-                     for name in _extra_column_names(table, overrides))
+    if extra_seeds > 0:
+        extra = ",".join(f"{name}:[{','.join(map(str, range(extra_seeds)))}]"
+                         for name in _column_names(table, overrides, "babi_extras"))
+        grid += [f"+table_spec.columns.seeds={{{extra}}}"] if extra else []
+    else:  # no extras asked for: their columns are left out (runs already filed are noted as outside the grid)
+        grid += [f"+table_spec.grid.babi_column=[{','.join(_column_names(table, overrides, 'babi_columns'))}]"]
     return tables_main([f"table={table}", f"seed=range(0,{seeds})", *grid,
-                        *([f"+table_spec.columns.seeds={{{extra}}}"] if extra else []),
                         "--sweep-dir", str(results / "cells"), "--out", str(results)])
 
 
